@@ -1,0 +1,30 @@
+"""Configuration: TOML file -> frozen dataclasses (see schema.py for every setting)."""
+
+from posthorn.config.loader import ConfigError, load_text
+from posthorn.config.render import render
+from posthorn.config.resolve import default_data_dir, load, resolve
+from posthorn.config.schema import (
+    Config,
+    LocalConfig,
+    LogConfig,
+    QueueConfig,
+    RelayConfig,
+    ServerConfig,
+    SmtpConfig,
+)
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "LocalConfig",
+    "LogConfig",
+    "QueueConfig",
+    "RelayConfig",
+    "ServerConfig",
+    "SmtpConfig",
+    "default_data_dir",
+    "load",
+    "load_text",
+    "render",
+    "resolve",
+]

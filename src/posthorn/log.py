@@ -1,0 +1,42 @@
+"""Logging set-up: one line per event, Postfix style, keyed by queue id.
+
+Owns: the log format (`posthorn/smtpd[pid]: QUEUEID: to=<bob@example.org>, ...`), the
+level from config, and the named loggers each component uses. Does not own what is
+logged: each component writes its own lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+__all__ = ["get", "setup"]
+
+_FORMAT = "%(asctime)s %(hostname)s posthorn/%(component)s[%(process)d]: %(message)s"
+
+
+class _Fields(logging.Filter):
+    def __init__(self, hostname: str) -> None:
+        super().__init__()
+        self.hostname = hostname
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.hostname = self.hostname
+        record.component = record.name.rpartition(".")[2]
+        return True
+
+
+def setup(level: str, hostname: str, stream: object = None) -> None:
+    """Send posthorn.* loggers to stderr (or `stream`) in the one-line format."""
+    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%b %d %H:%M:%S"))
+    handler.addFilter(_Fields(hostname))
+    root = logging.getLogger("posthorn")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def get(component: str) -> logging.Logger:
+    """The logger of one component: smtpd, queue, local, smtp, bounce, ..."""
+    return logging.getLogger(f"posthorn.{component}")

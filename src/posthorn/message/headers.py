@@ -1,0 +1,104 @@
+"""Trace and delivery headers, added as bytes without re-serialising the message.
+
+Owns: finding the header block of raw content, counting Received headers (the hop
+count of RFC 5321 section 6.3), checking for a header by name, and writing the headers
+an MTA adds: Received (section 4.4), Message-ID and Date when missing, Return-Path and
+Delivered-To at final delivery. Does not own MIME or any parsing of header values.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+
+from posthorn.address import Address
+
+__all__ = [
+    "count_received",
+    "date_header",
+    "delivered_to",
+    "has_header",
+    "header_block",
+    "message_id",
+    "received",
+    "return_path",
+    "starts_with_header",
+]
+
+_RECEIVED = re.compile(rb"^received[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+
+
+def header_block(content: bytes) -> bytes:
+    """The header section of CRLF content, up to and including the CRLF that ends its
+    last field (the whole content if it has no body)."""
+    if content.startswith(b"\r\n"):
+        return b""
+    end = content.find(b"\r\n\r\n")
+    return content if end < 0 else content[: end + 2]
+
+
+def starts_with_header(content: bytes) -> bool:
+    """True when the first line is a header field (RFC 5322 section 2.2)."""
+    return _FIELD_NAME.match(content) is not None
+
+
+def count_received(headers: bytes) -> int:
+    return len(_RECEIVED.findall(headers))
+
+
+def has_header(headers: bytes, name: str) -> bool:
+    pattern = rb"^" + re.escape(name.encode("ascii")) + rb"[ \t]*:"
+    return re.search(pattern, headers, re.IGNORECASE | re.MULTILINE) is not None
+
+
+def _date(now: float) -> str:
+    return email.utils.formatdate(now, localtime=True)
+
+
+def received(
+    *,
+    helo: str,
+    client_name: str,
+    client_address: str,
+    hostname: str,
+    protocol: str,
+    qid: str,
+    recipient: Address | None,
+    now: float,
+    tls: str = "",
+) -> bytes:
+    """A Received field (RFC 5321 section 4.4), folded over several lines.
+
+    `for` names the recipient only when there is exactly one, so that a message to
+    many does not reveal its Bcc recipients to each other.
+    """
+    parts = []
+    if client_address:
+        name = client_name or "unknown"
+        parts.append(f"from {helo or name} ({name} [{client_address}])")
+    tls_note = f"\r\n\t({tls})" if tls else ""
+    parts.append(f"by {hostname} (Posthorn) with {protocol} id {qid}{tls_note}")
+    if recipient is not None:
+        parts.append(f"for <{recipient}>")
+    text = "Received: " + "\r\n\t".join(parts) + f"; {_date(now)}\r\n"
+    return text.encode("utf-8")
+
+
+def message_id(qid: str, hostname: str, now: float | None = None) -> bytes:
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now if now is not None else time.time()))
+    return f"Message-ID: <{stamp}.{qid}@{hostname}>\r\n".encode()
+
+
+def date_header(now: float) -> bytes:
+    return f"Date: {_date(now)}\r\n".encode()
+
+
+def return_path(sender: Address | None) -> bytes:
+    """Return-Path at final delivery (RFC 5321 section 4.4): the envelope sender."""
+    return f"Return-Path: <{'' if sender is None else sender}>\r\n".encode()
+
+
+def delivered_to(address: Address) -> bytes:
+    return f"Delivered-To: {address}\r\n".encode()

@@ -1,0 +1,189 @@
+"""The embedded queue store: one SQLite database (WAL) under the data directory.
+
+Owns: the schema, the one database thread that runs every statement, and group commit:
+operations that arrive while a transaction is being written are batched into the next
+one, so many sessions' messages share one fsync (`synchronous=FULL` makes each COMMIT
+durable in WAL mode). Message content lives in its own table, so listing and claiming
+never read it. Does not own policy; see `store.py` for the contract.
+
+Raises `StoreError` when the database cannot be written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from posthorn.queue import sqlite_rows as rows
+from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
+from posthorn.queue.store import StoreError
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+_Result = tuple["asyncio.Future[Any]", Any, BaseException | None]
+_MAX_BATCH = 1024
+
+
+class SqliteStore:
+    """QueueStore on SQLite; all statements run on one thread, in batched transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- the database thread ---------------------------------------------------------
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="posthorn-queue", daemon=True
+        )
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._ops.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: every COMMIT is fsynced in WAL mode, so a 250 survives power loss.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        rows.create_schema(conn)
+        return conn
+
+    def _run(self, ready: asyncio.Future[None]) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            conn = self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            failed: list[_Result] = [(ready, None, StoreError(f"{self.path}: {exc}"))]
+            loop.call_soon_threadsafe(_settle, failed)
+            return
+        opened: list[_Result] = [(ready, None, None)]
+        loop.call_soon_threadsafe(_settle, opened)
+        running = True
+        while running:
+            first = self._ops.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._ops.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    running = False
+                    break
+                batch.append(item)
+            loop.call_soon_threadsafe(_settle, self._transaction(conn, batch))
+        conn.close()
+
+    def _transaction(self, conn: sqlite3.Connection, batch: list[_Op]) -> list[_Result]:
+        """Run a batch in one transaction; each op in its own savepoint."""
+        results: list[_Result] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, future in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = fn(conn)
+                except sqlite3.IntegrityError as exc:
+                    conn.execute("ROLLBACK TO op")
+                    results.append((future, None, StoreError(str(exc))))
+                else:
+                    results.append((future, value, None))
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = StoreError(f"queue database: {exc}")
+            return [(future, None, error) for _, future in batch]
+        return results
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._thread is None or self._loop is None:
+            raise StoreError("queue store is not open")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._ops.put((fn, future))
+        return await future
+
+    # -- the QueueStore protocol -----------------------------------------------------
+
+    async def commit(self, message: NewMessage) -> None:
+        await self._call(lambda conn: rows.insert(conn, message))
+
+    async def claim(self, now: float, limit: int, lease: float, owner: str) -> list[QueuedMessage]:
+        return await self._call(lambda conn: rows.claim(conn, now, limit, now + lease, owner))
+
+    async def content(self, qid: str) -> bytes | None:
+        return await self._call(lambda conn: rows.content(conn, qid))
+
+    async def record(
+        self,
+        qid: str,
+        updates: Sequence[RecipientUpdate],
+        owner: str,
+        new_messages: Sequence[NewMessage] = (),
+    ) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            for message in new_messages:
+                rows.insert(conn, message)
+            rows.record(conn, qid, updates, owner)
+
+        await self._call(op)
+
+    async def release(self, qid: str, owner: str) -> None:
+        await self._call(lambda conn: rows.release(conn, qid, owner))
+
+    async def release_all(self, owner: str) -> int:
+        return await self._call(lambda conn: rows.release_all(conn, owner))
+
+    async def next_due(self) -> float | None:
+        return await self._call(rows.next_due)
+
+    async def get(self, qid: str) -> QueuedMessage | None:
+        return await self._call(lambda conn: rows.get(conn, qid))
+
+    async def list(self) -> list[QueuedMessage]:
+        return await self._call(rows.list_all)
+
+    async def set_hold(self, qid: str, hold: bool) -> bool:
+        return await self._call(lambda conn: rows.set_hold(conn, qid, hold))
+
+    async def delete(self, qid: str) -> bool:
+        return await self._call(lambda conn: rows.delete(conn, qid))
+
+    async def reschedule(
+        self, when: float, qid: str | None = None, domain: str | None = None
+    ) -> int:
+        return await self._call(lambda conn: rows.reschedule(conn, when, qid, domain))
+
+
+def _settle(results: list[_Result]) -> None:
+    """Resolve a batch's futures on the event loop (one wake-up for the whole batch)."""
+    for future, value, error in results:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)

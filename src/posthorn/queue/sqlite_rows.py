@@ -1,0 +1,257 @@
+"""SQL for the SQLite queue store: the schema and one function per operation.
+
+Owns: the tables (messages, contents, recipients, schema_version), mapping rows to and
+from the queue model, and each statement. Every function takes an open connection inside
+a transaction that the caller (`sqlite.py`) manages. Does not own threading or commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from posthorn.address import Address
+from posthorn.envelope import Envelope, Recipient
+from posthorn.queue.model import (
+    NewMessage,
+    QueuedMessage,
+    RcptState,
+    RecipientStatus,
+    RecipientUpdate,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    qid TEXT PRIMARY KEY,
+    envelope TEXT NOT NULL,
+    arrival REAL NOT NULL,
+    size INTEGER NOT NULL,
+    hold INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT NOT NULL DEFAULT '',
+    lease_until REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS contents (qid TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS recipients (
+    qid TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    local TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    domain_key TEXT NOT NULL,
+    notify TEXT,
+    orcpt TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_reply TEXT NOT NULL DEFAULT '',
+    relay TEXT NOT NULL DEFAULT '',
+    next_attempt REAL NOT NULL DEFAULT 0,
+    warned INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (qid, idx)
+);
+CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt);
+CREATE INDEX IF NOT EXISTS recipients_domain ON recipients (domain_key, state);
+"""
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+    elif row[0] > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(f"queue schema {row[0]} is newer than this Posthorn")
+
+
+# -- mapping -------------------------------------------------------------------------
+
+
+def envelope_json(env: Envelope) -> str:
+    sender = None if env.sender is None else [env.sender.local, env.sender.domain]
+    return json.dumps(
+        {
+            "sender": sender,
+            "body": env.body,
+            "smtputf8": env.smtputf8,
+            "ret": env.ret,
+            "envid": env.envid,
+            "client_address": env.client_address,
+            "client_name": env.client_name,
+            "helo": env.helo,
+            "protocol": env.protocol,
+            "auth_user": env.auth_user,
+        },
+        ensure_ascii=False,
+    )
+
+
+def envelope_from(data: str, arrival: float, recipients: tuple[Recipient, ...]) -> Envelope:
+    fields: dict[str, Any] = json.loads(data)
+    sender = fields.pop("sender")
+    return Envelope(
+        sender=None if sender is None else Address(*sender),
+        recipients=recipients,
+        arrival=arrival,
+        **fields,
+    )
+
+
+def _recipient_status(row: sqlite3.Row | tuple[Any, ...]) -> RecipientStatus:
+    (_, idx, local, domain, _, notify, orcpt, state, attempts, reply, relay, due, warned) = row
+    recipient = Recipient(
+        Address(local, domain),
+        None if notify is None else frozenset(notify.split(",")),
+        orcpt,
+    )
+    return RecipientStatus(
+        idx, recipient, RcptState(state), attempts, reply, relay, due, bool(warned)
+    )
+
+
+def _load(conn: sqlite3.Connection, qids: Sequence[str]) -> list[QueuedMessage]:
+    if not qids:
+        return []
+    marks = ",".join("?" * len(qids))
+    by_qid: dict[str, list[RecipientStatus]] = {q: [] for q in qids}
+    for row in conn.execute(
+        f"SELECT * FROM recipients WHERE qid IN ({marks}) ORDER BY qid, idx", tuple(qids)
+    ):
+        by_qid[row[0]].append(_recipient_status(row))
+    out = []
+    for qid, env, arrival, size, hold, owner, until in conn.execute(
+        f"SELECT * FROM messages WHERE qid IN ({marks}) ORDER BY qid", tuple(qids)
+    ):
+        statuses = tuple(by_qid[qid])
+        envelope = envelope_from(env, arrival, tuple(s.recipient for s in statuses))
+        out.append(QueuedMessage(qid, envelope, size, statuses, bool(hold), owner, until))
+    return out
+
+
+# -- operations ----------------------------------------------------------------------
+
+
+def insert(conn: sqlite3.Connection, message: NewMessage) -> None:
+    env = message.envelope
+    conn.execute(
+        "INSERT INTO messages (qid, envelope, arrival, size, hold) VALUES (?, ?, ?, ?, ?)",
+        (message.qid, envelope_json(env), env.arrival, len(message.content), message.hold),
+    )
+    conn.execute("INSERT INTO contents VALUES (?, ?)", (message.qid, message.content))
+    conn.executemany(
+        "INSERT INTO recipients (qid, idx, local, domain, domain_key, notify, orcpt)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                message.qid,
+                i,
+                r.address.local,
+                r.address.domain,
+                r.address.domain_key,
+                None if r.notify is None else ",".join(sorted(r.notify)),
+                r.orcpt,
+            )
+            for i, r in enumerate(env.recipients)
+        ],
+    )
+
+
+def claim(
+    conn: sqlite3.Connection, now: float, limit: int, until: float, owner: str
+) -> list[QueuedMessage]:
+    qids = [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT m.qid FROM recipients r JOIN messages m ON m.qid = r.qid"
+            " WHERE r.state = 'pending' AND r.next_attempt <= ? AND m.hold = 0"
+            " AND m.lease_until <= ? ORDER BY m.qid LIMIT ?",
+            (now, now, limit),
+        )
+    ]
+    conn.executemany(
+        "UPDATE messages SET lease_owner = ?, lease_until = ? WHERE qid = ?",
+        [(owner, until, q) for q in qids],
+    )
+    return _load(conn, qids)
+
+
+def content(conn: sqlite3.Connection, qid: str) -> bytes | None:
+    row = conn.execute("SELECT data FROM contents WHERE qid = ?", (qid,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def record(
+    conn: sqlite3.Connection, qid: str, updates: Iterable[RecipientUpdate], owner: str
+) -> None:
+    conn.executemany(
+        "UPDATE recipients SET state = ?, attempts = attempts + 1, last_reply = ?, relay = ?,"
+        " next_attempt = ?, warned = COALESCE(?, warned) WHERE qid = ? AND idx = ?",
+        [
+            (u.state.value, u.last_reply, u.relay, u.next_attempt, u.warned, qid, u.index)
+            for u in updates
+        ],
+    )
+    pending = conn.execute(
+        "SELECT 1 FROM recipients WHERE qid = ? AND state = 'pending' LIMIT 1", (qid,)
+    ).fetchone()
+    if pending is None:
+        delete(conn, qid)
+    else:
+        release(conn, qid, owner)
+
+
+def release(conn: sqlite3.Connection, qid: str, owner: str) -> None:
+    conn.execute(
+        "UPDATE messages SET lease_owner = '', lease_until = 0 WHERE qid = ? AND lease_owner = ?",
+        (qid, owner),
+    )
+
+
+def release_all(conn: sqlite3.Connection, owner: str) -> int:
+    cursor = conn.execute(
+        "UPDATE messages SET lease_owner = '', lease_until = 0 WHERE lease_owner = ?", (owner,)
+    )
+    return cursor.rowcount
+
+
+def next_due(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute(
+        "SELECT MIN(MAX(r.next_attempt, m.lease_until)) FROM recipients r"
+        " JOIN messages m ON m.qid = r.qid WHERE r.state = 'pending' AND m.hold = 0"
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def get(conn: sqlite3.Connection, qid: str) -> QueuedMessage | None:
+    found = _load(conn, [qid])
+    return found[0] if found else None
+
+
+def list_all(conn: sqlite3.Connection) -> list[QueuedMessage]:
+    return _load(conn, [row[0] for row in conn.execute("SELECT qid FROM messages")])
+
+
+def set_hold(conn: sqlite3.Connection, qid: str, hold: bool) -> bool:
+    cursor = conn.execute("UPDATE messages SET hold = ? WHERE qid = ?", (hold, qid))
+    return cursor.rowcount > 0
+
+
+def delete(conn: sqlite3.Connection, qid: str) -> bool:
+    cursor = conn.execute("DELETE FROM messages WHERE qid = ?", (qid,))
+    conn.execute("DELETE FROM contents WHERE qid = ?", (qid,))
+    conn.execute("DELETE FROM recipients WHERE qid = ?", (qid,))
+    return cursor.rowcount > 0
+
+
+def reschedule(conn: sqlite3.Connection, when: float, qid: str | None, domain: str | None) -> int:
+    sql = "UPDATE recipients SET next_attempt = ? WHERE state = 'pending'"
+    args: list[Any] = [when]
+    if qid is not None:
+        sql += " AND qid = ?"
+        args.append(qid)
+    if domain is not None:
+        sql += " AND domain_key = ?"
+        args.append(domain.lower())
+    return conn.execute(sql, args).rowcount

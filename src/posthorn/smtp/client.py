@@ -1,0 +1,141 @@
+"""The client side of SMTP with no I/O: commands out, replies in, a FIFO for pipelining.
+
+Owns: encoding commands, message content (dot-stuffed DATA or BDAT chunks), assembling
+multi-line replies (RFC 5321 section 4.2.1) and pairing each reply with the command it
+answers, in order, so that pipelined commands (RFC 2920) are matched correctly. Does not
+own the dialogue (which command to send next, what a reply means for delivery): that is
+`posthorn.delivery.remote` and the user agent.
+
+A peer's mistake (a line that is not a reply, a multi-line reply whose codes differ, a
+reply nobody asked for) comes out of `next_reply` as a `BadReply` value, never an
+exception. Using the object out of order is a bug and raises `RuntimeError`.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from dataclasses import dataclass
+
+from posthorn.smtp.data import dot_stuff
+from posthorn.smtp.lines import LineReader, TooLong
+from posthorn.smtp.reply import Reply, ReplyError, parse_reply_line, split_esc
+
+__all__ = ["BadReply", "ClientConnection", "ClientWait", "Closed", "Received"]
+
+_REPLY_LINE_LIMIT = 8192  # RFC 5321 allows 512; real servers send longer lines
+_MAX_REPLY_LINES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A complete reply and the label of the command (or "greeting") it answers."""
+
+    label: str
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class BadReply:
+    """The peer sent something that is not a valid reply; the connection is unusable."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The peer closed the connection; `pending` labels got no reply."""
+
+    pending: tuple[str, ...]
+
+
+class ClientWait(enum.Enum):
+    NEED_DATA = enum.auto()
+
+
+class ClientConnection:
+    """One client-side SMTP connection's protocol state."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._lines = LineReader(self._buffer, _REPLY_LINE_LIMIT)
+        self._expected: collections.deque[str] = collections.deque(["greeting"])
+        self._partial: list[str] = []
+        self._partial_code = 0
+        self._eof = False
+        self.broken: str | None = None
+
+    @property
+    def pending(self) -> int:
+        """How many commands still wait for their reply."""
+        return len(self._expected)
+
+    # -- output ----------------------------------------------------------------------
+
+    def send(self, command: str, label: str | None = None) -> bytes:
+        """Encode one command line; its reply will come out labelled `label` (or the verb)."""
+        if "\r" in command or "\n" in command:
+            raise RuntimeError("a command is one line")
+        self._expected.append(label or command.split(" ", 1)[0].upper())
+        return command.encode("utf-8") + b"\r\n"
+
+    def send_message(self, message: bytes) -> bytes:
+        """Encode the content that follows a 354: dot-stuffed, CRLF.CRLF at the end."""
+        self._expected.append("end-of-data")
+        return dot_stuff(message)
+
+    def send_chunk(self, data: bytes, *, last: bool) -> bytes:
+        """Encode one BDAT chunk (RFC 3030): the command and the octets together."""
+        header = f"BDAT {len(data)}{' LAST' if last else ''}"
+        self._expected.append("BDAT LAST" if last else "BDAT")
+        return header.encode("ascii") + b"\r\n" + data
+
+    # -- input -----------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed received bytes; b"" means the peer closed."""
+        if data:
+            self._buffer += data
+        else:
+            self._eof = True
+
+    def next_reply(self) -> Received | BadReply | Closed | ClientWait:
+        """The next complete reply, or what went wrong, or NEED_DATA."""
+        if self.broken is not None:
+            return BadReply(self.broken)
+        while True:
+            line = self._lines.next_line()
+            if line is None:
+                if self._eof:
+                    return Closed(tuple(self._expected))
+                return ClientWait.NEED_DATA
+            result = self._take(line)
+            if result is not None:
+                return result
+
+    def _take(self, line: bytes | TooLong) -> Received | BadReply | None:
+        if line is TooLong.LINE:
+            return self._break("reply line too long")
+        assert isinstance(line, bytes)
+        try:
+            code, last, text = parse_reply_line(line)
+        except ReplyError as exc:
+            return self._break(str(exc))
+        if self._partial and code != self._partial_code:
+            return self._break(f"multi-line reply changed code {self._partial_code} -> {code}")
+        self._partial.append(text)
+        self._partial_code = code
+        if len(self._partial) > _MAX_REPLY_LINES:
+            return self._break("reply has too many lines")
+        if not last:
+            return None
+        lines, self._partial = self._partial, []
+        if not self._expected:
+            return self._break(f"unexpected reply {code}")
+        esc, _ = split_esc(code, lines[0])
+        texts = tuple(split_esc(code, t)[1] if esc else t for t in lines)
+        return Received(self._expected.popleft(), Reply(code, esc, texts))
+
+    def _break(self, reason: str) -> BadReply:
+        self.broken = reason
+        return BadReply(reason)

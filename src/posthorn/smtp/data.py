@@ -1,0 +1,225 @@
+"""Message content framing: DATA (dot-stuffed, CRLF.CRLF) and BDAT (counted chunks).
+
+Owns: finding the end of DATA (RFC 5321 section 4.1.1.4: only CRLF "." CRLF ends it),
+dot-unstuffing (section 4.5.2) and dot-stuffing for the client side, counting BDAT
+chunks (RFC 3030), and the content checks done on the way: message size (RFC 1870),
+text line length (section 4.5.3.1.6), bare CR or LF (section 2.3.8; the SMTP smuggling
+defence) and NUL octets. Does not own what happens to an accepted message.
+
+Work is done on whole blocks with `bytes.find`, `count` and `replace`, never a Python
+loop per line. A reader that meets a problem keeps reading to the end of the message,
+discarding content, and reports the problem in the final event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from posthorn.smtp.events import ChunkReceived, EndOfMessage, MessageData
+from posthorn.smtp.reply import Reply
+
+__all__ = ["ChunkReader", "ContentChecker", "ContentLimits", "DataReader", "dot_stuff", "unstuff"]
+
+_TERMINATOR = b"\r\n.\r\n"
+TOO_BIG = Reply(552, "5.3.4", ("Message size exceeds fixed maximum message size",))
+BARE_EOL = Reply(
+    550, "5.6.0", ("Message contains bare CR or LF line endings (RFC 5321 section 2.3.8)",)
+)
+HAS_NUL = Reply(550, "5.6.0", ("Message contains NUL characters",))
+
+
+def _line_too_long(limit: int) -> Reply:
+    return Reply(550, "5.6.0", (f"Message contains a line longer than {limit} octets",))
+
+
+@dataclass(frozen=True, slots=True)
+class ContentLimits:
+    """Checks applied to message content. 0 disables a size or line limit."""
+
+    max_size: int = 0
+    max_line: int = 1000  # octets including CRLF (RFC 5321 section 4.5.3.1.6)
+    bare_eol: str = "reject"  # "reject" | "normalise"
+    reject_nul: bool = True
+
+
+def unstuff(region: bytes) -> bytes:
+    """Remove the dot that the sender put before every line that begins with a dot."""
+    return region.replace(b"\r\n.", b"\r\n")
+
+
+def dot_stuff(message: bytes) -> bytes:
+    """The DATA form of a message: dots doubled at line starts, CRLF.CRLF appended."""
+    body = message.replace(b"\r\n.", b"\r\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    if body and not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def _bare_eol(data: bytes, pending_cr: bool) -> tuple[bool, bool]:
+    """(has a bare CR or LF, ends with a CR whose LF may come in the next block)."""
+    bare = False
+    if pending_cr:
+        if data.startswith(b"\n"):
+            data = data[1:]
+        else:
+            bare = True
+    trailing = data.endswith(b"\r")
+    if trailing:
+        data = data[:-1]
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        bare = True
+    return bare, trailing
+
+
+def _normalise(data: bytes) -> bytes:
+    """Every bare CR or LF becomes CRLF."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+def _longest_line(data: bytes) -> int:
+    """Octets of the longest line with its CRLF; a block's last line is assumed to end."""
+    lines = data.split(b"\n")
+    longest = max(map(len, lines[:-1]), default=0) + 1
+    return max(longest, len(lines[-1]) + 2)
+
+
+class ContentChecker:
+    """Applies ContentLimits to the successive blocks of one message."""
+
+    __slots__ = ("_carry", "_pending_cr", "limits", "problem", "size")
+
+    def __init__(self, limits: ContentLimits) -> None:
+        self.limits = limits
+        self.size = 0
+        self.problem: Reply | None = None
+        self._pending_cr = False
+        self._carry = b""
+
+    def check(self, block: bytes) -> bytes:
+        """The block to keep (normalised if so configured); sets `problem` instead."""
+        if self.problem is not None:
+            return b""
+        limits = self.limits
+        self.size += len(block)
+        if limits.max_size and self.size > limits.max_size:
+            self.problem = TOO_BIG
+        elif limits.reject_nul and b"\0" in block:
+            self.problem = HAS_NUL
+        elif limits.bare_eol == "normalise":
+            # Hold a trailing CR back: its LF may start the next block.
+            block = self._carry + block
+            self._carry = b"\r" if block.endswith(b"\r") else b""
+            if self._carry:
+                block = block[:-1]
+            crlf = block.count(b"\r\n")
+            if block.count(b"\n") != crlf or block.count(b"\r") != crlf:
+                block = _normalise(block)
+        else:
+            bare, self._pending_cr = _bare_eol(block, self._pending_cr)
+            if bare:
+                self.problem = BARE_EOL
+        long_block = limits.max_line and len(block) >= limits.max_line
+        if self.problem is None and long_block and _longest_line(block) > limits.max_line:
+            self.problem = _line_too_long(limits.max_line)
+        return b"" if self.problem is not None else block
+
+    def finish(self) -> bytes:
+        """Content still held back at the end of the message (a final bare CR)."""
+        if self._pending_cr and self.problem is None:
+            self.problem = BARE_EOL
+        tail, self._carry = self._carry, b""
+        return _normalise(tail) if tail and self.problem is None else b""
+
+
+class DataReader:
+    """Reads one DATA message from the front of a shared buffer.
+
+    The buffer starts with the CRLF of the DATA command line itself (put there by the
+    constructor), so that a terminator or a stuffed dot on the very first line is found
+    by the same search as on any other line. Every unread remainder starts with CRLF.
+    """
+
+    __slots__ = ("_checker", "_done", "_virtual", "buffer")
+
+    def __init__(self, buffer: bytearray, limits: ContentLimits) -> None:
+        buffer[0:0] = b"\r\n"
+        self.buffer = buffer
+        self._virtual = True
+        self._done = False
+        self._checker = ContentChecker(limits)
+
+    def next_event(self) -> MessageData | EndOfMessage | None:
+        """The next block of content, the end of the message, or None (need data)."""
+        if self._done:
+            return EndOfMessage(self._checker.problem)
+        buf = self.buffer
+        end = buf.find(_TERMINATOR)
+        if end >= 0:
+            data = self._emit(bytes(buf[:end]), final=True)
+            del buf[: end + len(_TERMINATOR)]
+            data += self._checker.finish()
+            self._done = True
+            if data and self._checker.problem is None:
+                return MessageData(data)
+            return EndOfMessage(self._checker.problem)
+        if self._checker.problem is not None:
+            # Discarding: keep only what could be the start of the terminator.
+            del buf[: max(0, len(buf) - 4)]
+            return None
+        cut = buf.rfind(b"\r\n")
+        if cut <= 0:
+            limit = self._checker.limits.max_line
+            if limit and len(buf) - 2 > limit:
+                self._checker.problem = _line_too_long(limit)
+            return None
+        data = self._emit(bytes(buf[:cut]), final=False)
+        del buf[:cut]
+        return MessageData(data) if data else self.next_event()
+
+    def _emit(self, region: bytes, *, final: bool) -> bytes:
+        was_virtual, self._virtual = self._virtual, False
+        data = unstuff(region)
+        if was_virtual:
+            data = data[2:]
+        if final and not (was_virtual and not region):
+            data += b"\r\n"
+        return self._checker.check(data)
+
+
+class ChunkReader:
+    """Reads one BDAT chunk of `size` octets from the front of a shared buffer.
+
+    The checker is shared by all chunks of one message, so limits apply to the whole.
+    """
+
+    __slots__ = ("_checker", "_remaining", "buffer", "last", "size")
+
+    def __init__(self, buffer: bytearray, size: int, last: bool, checker: ContentChecker) -> None:
+        self.buffer = buffer
+        self.size = size
+        self.last = last
+        self._remaining = size
+        self._checker = checker
+
+    def next_event(self) -> MessageData | EndOfMessage | ChunkReceived | None:
+        while self._remaining:
+            take = min(len(self.buffer), self._remaining)
+            if not take:
+                return None
+            block = bytes(self.buffer[:take])
+            del self.buffer[:take]
+            self._remaining -= take
+            data = self._checker.check(block)
+            if data:
+                return MessageData(data)
+        if not self.last:
+            return ChunkReceived(self.size, self._checker.problem)
+        if self._remaining == 0 and self.size >= 0:
+            self.size = -1  # the tail, if any, is returned once
+            tail = self._checker.finish()
+            if tail:
+                return MessageData(tail)
+        return EndOfMessage(self._checker.problem)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from posthorn import log
 from posthorn.config import Config
+from posthorn.control import ControlServer
 from posthorn.delivery.local import LocalDelivery
 from posthorn.intake import Intake
 from posthorn.queue.runner import Runner
@@ -98,6 +99,11 @@ def build(config: Config) -> Mta:
     return Mta(config, store, router, runner, intake, Listener(ctx))
 
 
+def _wake(mta: Mta, arg: str) -> str:
+    mta.runner.wake()
+    return "OK"
+
+
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT (or until cancelled)."""
     mta = build(config)
@@ -109,7 +115,9 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    control = ControlServer(config.server.data_dir, {"WAKE": lambda arg: _wake(mta, arg)})
     try:
+        await control.start()
         for address in config.server.listen:
             await mta.listener.start(address)
         _log.info("daemon started: data_dir=%s", config.server.data_dir)
@@ -118,6 +126,7 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
         _log.info("stopping")
     finally:
+        await control.close()
         await mta.listener.close()
         await mta.runner.stop()
         runner_task.cancel()

@@ -5,6 +5,7 @@ from posthorn.config.render import render
 from posthorn.config.resolve import default_data_dir, load, resolve
 from posthorn.config.schema import (
     Config,
+    DnsConfig,
     LocalConfig,
     LogConfig,
     QueueConfig,
@@ -16,6 +17,7 @@ from posthorn.config.schema import (
 __all__ = [
     "Config",
     "ConfigError",
+    "DnsConfig",
     "LocalConfig",
     "LogConfig",
     "QueueConfig",

@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "Config",
+    "DnsConfig",
     "LocalConfig",
     "LogConfig",
     "QueueConfig",
@@ -137,6 +138,21 @@ class RelayConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DnsConfig:
+    nameservers: tuple[str, ...] = setting(
+        (), "Resolvers as HOST or HOST:PORT; empty = those in /etc/resolv.conf."
+    )
+    timeout: float = setting(10.0, "Seconds for one DNS lookup, all retries included.")
+
+    def __post_init__(self) -> None:
+        _positive("dns", "timeout", self.timeout)
+        for server in self.nameservers:
+            port = server.rpartition(":")[2] if server.count(":") == 1 else ""
+            if port and not port.isdigit():
+                raise ValueError(f"dns.nameservers: bad port in {server!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = setting("info", "debug (SMTP transcripts), info, warning or error.")
 
@@ -151,4 +167,5 @@ class Config:
     local: LocalConfig = field(default_factory=LocalConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
     log: LogConfig = field(default_factory=LogConfig)

@@ -51,7 +51,7 @@ class Intake:
     def _recipients(self, recipients: tuple[Recipient, ...]) -> tuple[Recipient, ...]:
         # RFC 5321 section 4.1.1.3: <Postmaster> means the postmaster of this host.
         return tuple(
-            dataclasses.replace(r, address=Address(r.address.local, self.postmaster_domain))
+            dataclasses.replace(r, address=Address("postmaster", self.postmaster_domain))
             if not r.address.domain
             else r
             for r in recipients

@@ -248,3 +248,14 @@ def test_random_input_never_breaks_the_core(parts: list[bytes], step: int) -> No
     d.conn.receive_data(b"")
     if d.conn.state is not State.CLOSED:
         d.feed(b"")
+
+
+@pytest.mark.parametrize("step", [1000, 4096, 65536, 200_000])
+def test_overlong_line_ending_far_past_the_limit(step: int) -> None:
+    """The LF of an overlong line may arrive anywhere in a later block."""
+    d = Driver()
+    wire = b"NOOP " + b"y" * 100_000 + b"\r\nNOOP\r\n"
+    got: list[int] = []
+    for i in range(0, len(wire), step):
+        got += codes(d, wire[i : i + step])
+    assert got == [500, 250]

@@ -36,19 +36,24 @@ class LineReader:
     def next_line(self) -> bytes | TooLong | None:
         """The next complete line without its line ending; None when more data is needed."""
         buf = self.buffer
+        if self._skipping:
+            # Inside an overlong line: drop everything up to and including its LF.
+            end = buf.find(b"\n")
+            if end < 0:
+                del buf[:]
+                return None
+            del buf[: end + 1]
+            self._skipping = False
+            return TooLong.LINE
         # `limit` counts the line ending too (RFC 5321 section 4.5.3.1.4).
         end = buf.find(b"\n", 0, self.limit)
         if end < 0:
             if len(buf) >= self.limit:
-                # Overlong: drop what we have and skip to the next LF (bounded memory).
-                del buf[:]
-                self._skipping = True
+                self._skipping = True  # bounded memory: never hold more than one read
+                return self.next_line()
             return None
         line = bytes(buf[:end])
         del buf[: end + 1]
-        if self._skipping:
-            self._skipping = False
-            return TooLong.LINE
         if line.endswith(b"\r"):
             line = line[:-1]
         return line

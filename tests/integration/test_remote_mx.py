@@ -75,7 +75,9 @@ def _queue(server: Server) -> list[dict[str, object]]:
     return result
 
 
-def test_primary_mx_gets_the_message(sinks: Callable[..., Sink], sender: Callable[..., Server]) -> None:
+def test_primary_mx_gets_the_message(
+    sinks: Callable[..., Sink], sender: Callable[..., Server]
+) -> None:
     primary, secondary = sinks(MX1), sinks(MX2)
     server = sender()
     send(server, "alice@sender.test", ["bob@example.test"], MESSAGE)
@@ -246,12 +248,17 @@ def test_dsn_parameters_pass_to_a_peer_that_offers_dsn(
     with server.smtp() as client:
         client.ehlo()
         client.mail("alice@sender.test", ["RET=HDRS", "ENVID=abc+2Bdef"])
-        client.rcpt("bob@example.test", ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;b+3Db@example.test"])
+        client.rcpt(
+            "bob@example.test", ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;b+3Db@example.test"]
+        )
         client.data(MESSAGE)
     (dump,) = sink.wait_messages(1)
     # smtp-sink offers no SIZE, so none is sent.
     assert b"X-Mail-Args: <alice@sender.test> RET=HDRS ENVID=abc+2Bdef\n" in dump
-    assert b"X-Rcpt-Args: <bob@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b+3Db@example.test" in dump
+    assert (
+        b"X-Rcpt-Args: <bob@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b+3Db@example.test"
+        in dump
+    )
     # The peer speaks DSN, so the success report is its job, not ours.
     wait_log(server, r"status=sent")
     assert "notification" not in server.log()
@@ -293,7 +300,9 @@ def test_etrn_from_a_trusted_client_flushes_a_domain(
     assert len(sink.wait_messages(1)) == 1
 
 
-def test_etrn_refused_for_untrusted_clients(make_server: Callable[..., Server], tmp_path: Path) -> None:
+def test_etrn_refused_for_untrusted_clients(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
     server = make_server("[relay]\ntrusted_networks = []\n")
     with server.smtp() as client:
         client.ehlo()

@@ -137,7 +137,8 @@ def test_equal_preferences_spread_across_hosts(
             client.sendmail("alice@sender.test", [f"u{i}@equal.test"], MESSAGE)
     wait_log(server, r"status=sent", count)
     # Each delivery shuffles the two preference-10 hosts: both get some (P(fail)=2^-15).
-    assert a.messages() and b.messages()
+    assert a.messages()
+    assert b.messages()
     assert len(a.messages()) + len(b.messages()) == count
 
 
@@ -192,7 +193,10 @@ def test_permanent_failure_bounces_with_a_correct_dsn(
 ) -> None:
     sinks(MX1, "-f", "RCPT", "-B", "550 5.1.1 <bob@example.test>: User unknown")
     server = sender()
-    original = b"Subject: doomed\r\nFrom: alice@sender.test\r\nMessage-ID: <m1@sender.test>\r\n\r\nbody\r\n"
+    original = (
+        b"Subject: doomed\r\nFrom: alice@sender.test\r\nMessage-ID: <m1@sender.test>\r\n"
+        b"\r\nbody\r\n"
+    )
     with server.smtp() as client:
         client.ehlo()
         client.mail("alice@sender.test", ["RET=FULL", "ENVID=env-42"])

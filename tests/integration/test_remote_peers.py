@@ -283,7 +283,8 @@ def test_smart_host_with_starttls_and_auth(
     (line,) = wait_log(server, r"to=<someone@far.away.test>.*status=sent")
     assert f"relay=relay.test[127.0.0.1]:{controller.port}" in line
     ((envelope, tls, authenticated),) = recorder.received
-    assert tls and authenticated
+    assert tls
+    assert authenticated
     assert recorder.logins == [b"hub"]
     assert envelope.rcpt_tos == ["someone@far.away.test"]
     assert b"via hub" in (envelope.original_content or b"")
@@ -299,7 +300,8 @@ def test_verify_policy_refuses_an_unknown_certificate(
     )
     send(server, "alice@sender.test", ["someone@far.away.test"], b"Subject: hub\r\n\r\nx\r\n")
     (line,) = wait_log(server, r"status=deferred")
-    assert "4.7.5" in line and "TLS" in line
+    assert "4.7.5" in line
+    assert "TLS" in line
     assert recorder.received == []
 
 
@@ -313,5 +315,6 @@ def test_wrong_credentials_defer_instead_of_bouncing(
     )
     send(server, "alice@sender.test", ["someone@far.away.test"], b"Subject: hub\r\n\r\nx\r\n")
     (line,) = wait_log(server, r"status=deferred")
-    assert "4.7.8" in line and "authentication failed" in line
+    assert "4.7.8" in line
+    assert "authentication failed" in line
     assert recorder.received == []

@@ -40,7 +40,13 @@ class LineReader:
         end = buf.find(b"\n", 0, self.limit)
         if end < 0:
             if len(buf) >= self.limit:
-                # Overlong: drop what we have and skip to the next LF (bounded memory).
+                # Overlong. If its end is already here, drop just that line (not the next
+                # one); otherwise drop what we have and skip to the next LF (bounded memory).
+                end = buf.find(b"\n", self.limit)
+                if end >= 0:
+                    del buf[: end + 1]
+                    self._skipping = False
+                    return TooLong.LINE
                 del buf[:]
                 self._skipping = True
             return None

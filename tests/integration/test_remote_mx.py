@@ -312,3 +312,44 @@ def test_etrn_refused_for_untrusted_clients(
         client.ehlo()
         code, _ = client.docmd("ETRN", "example.test")
         assert code == 459
+
+
+def test_notify_never_silences_the_bounce(
+    sinks: Callable[..., Sink], sender: Callable[..., Server]
+) -> None:
+    sinks(MX1, "-f", "RCPT")
+    server = sender()
+    with server.smtp() as client:
+        client.ehlo()
+        client.mail("alice@sender.test")
+        client.rcpt("bob@example.test", ["NOTIFY=NEVER"])
+        client.data(MESSAGE)
+    wait_log(server, r"to=<bob@example.test>.*status=bounced")
+    assert "notification" not in server.log()
+    assert _queue(server) == []
+
+
+def test_helo_fallback_for_a_peer_without_esmtp(
+    sinks: Callable[..., Sink], sender: Callable[..., Server]
+) -> None:
+    old = sinks(MX1, "-e")
+    server = sender()
+    send(server, "alice@sender.test", ["bob@example.test"], MESSAGE)
+    wait_log(server, r"to=<bob@example.test>.*status=sent")
+    (dump,) = old.wait_messages(1)
+    assert b"X-Client-Proto: SMTP\n" in dump
+    assert b"X-Mail-Args: <alice@sender.test>\n" in dump  # no ESMTP parameters
+
+
+def test_flush_one_message_by_queue_id(
+    sinks: Callable[..., Sink], sender: Callable[..., Server]
+) -> None:
+    server = sender()
+    send(server, "alice@sender.test", ["bob@example.test"], MESSAGE)
+    wait_log(server, r"status=deferred")
+    (entry,) = _queue(server)
+    sink = sinks(MX1)
+    out = server.cli("queue", "flush", str(entry["id"]))
+    assert out.stdout.startswith(b"1 recipient(s) scheduled"), out
+    wait_log(server, r"status=sent")
+    assert len(sink.wait_messages(1)) == 1

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from posthorn import log
 from posthorn.config import SmtpClientConfig
 from posthorn.delivery.pool import ConnectionCache, Slots
-from posthorn.delivery.smtp_client import Broken, Peer, RcptLine, SmtpConnection, Timeouts
+from posthorn.delivery.smtp_client import Broken, Peer, SmtpConnection, Timeouts
+from posthorn.delivery.smtp_transaction import RcptLine, transaction
 from posthorn.dns import LookupFailed, MxResolver, NoSuchDomain, mx_candidates
 from posthorn.message import downgrade
 from posthorn.outcome import Deferred, Delivered, Failed, Handoff, Outcome, from_reply
@@ -235,8 +236,8 @@ class RemoteDelivery:
         rcpts = list(attempt.pending.values())
         envelope = attempt.message.envelope
         try:
-            result = await conn.transaction(
-                envelope.sender, options, rcpts, payload, self.timeouts
+            result = await transaction(
+                conn, envelope.sender, options, rcpts, payload, self.timeouts
             )
         except Broken as exc:
             _log.info("%s: %s", attempt.message.qid, exc.reply.text)

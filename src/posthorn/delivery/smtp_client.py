@@ -1,11 +1,10 @@
 """One outgoing SMTP connection on asyncio, driven through the sans-I/O client core.
 
 Owns: connecting to one address, the greeting, EHLO with HELO fallback, STARTTLS by
-policy (RFC 3207), AUTH PLAIN/LOGIN toward relay hosts (RFC 4954), the timeouts of RFC
-5321 section 4.5.3.2 for every step, and sending one transaction (pipelined when the
-peer offers PIPELINING, RFC 2920) with per-recipient replies as the result. Does not own
-which host to try, what a message needs from a peer (SIZE, 8BITMIME, SMTPUTF8: see
-`remote.py`) or outcomes for the queue.
+policy (RFC 3207), AUTH PLAIN/LOGIN toward relay hosts (RFC 4954), reading replies and
+writing commands under the timeouts of RFC 5321 section 4.5.3.2, RSET and QUIT. Does not
+own a mail transaction (`smtp_transaction.py`), which host to try, what a message needs
+from a peer (SIZE, 8BITMIME, SMTPUTF8: see `remote.py`) or outcomes for the queue.
 
 Raises `Broken` (with a 4xx reply that says why) when the connection cannot be used any
 more: refused, timed out, closed, a garbage reply, a 4xx greeting. A 5xx greeting is a
@@ -19,29 +18,18 @@ import base64
 import contextlib
 import ssl
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from posthorn import log
-from posthorn.address import Address
 from posthorn.outcome import from_oserror
-from posthorn.smtp.client import (
-    BadReply,
-    ClientConnection,
-    ClientWait,
-    Closed,
-    MailOptions,
-    mail_command,
-    rcpt_command,
-)
+from posthorn.smtp.client import BadReply, ClientConnection, ClientWait, Closed
 from posthorn.smtp.extensions import Capabilities, parse_ehlo
 from posthorn.smtp.reply import Reply
 
-__all__ = ["Broken", "Peer", "RcptLine", "SmtpConnection", "Timeouts", "TxResult"]
+__all__ = ["Broken", "Peer", "SmtpConnection", "Timeouts"]
 
 _log = log.get("smtp")
 _READ_SIZE = 65536
-_BLOCK = 65536  # data is written and drained in blocks, each under data_block timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +65,6 @@ class Broken(Exception):
         super().__init__(str(reply))
         self.reply = reply
         self.permanent = permanent
-
-
-@dataclass(frozen=True, slots=True)
-class RcptLine:
-    index: int
-    address: Address
-    notify: frozenset[str] | None = None
-    orcpt: str | None = None
-
-
-@dataclass(slots=True)
-class TxResult:
-    """Replies of one transaction: per recipient (RCPT, or the DATA/end reply for those
-    accepted), or `mail_reply` when MAIL was refused (then no recipient has one)."""
-
-    mail_reply: Reply | None = None
-    replies: dict[int, Reply] = field(default_factory=dict)
 
 
 def _broken(text: str, esc: str = "4.4.2") -> Broken:
@@ -166,14 +137,16 @@ class SmtpConnection:
         self.esmtp = False
         self.caps = Capabilities()
 
-    async def starttls(self, context: ssl.SSLContext, server_name: str | None, t: float) -> None:
+    async def starttls(
+        self, context: ssl.SSLContext, server_name: str | None, seconds: float
+    ) -> None:
         """STARTTLS (RFC 3207); the caller says EHLO again afterwards. Raises Broken."""
-        reply = await self.command("STARTTLS", t)
+        reply = await self.command("STARTTLS", seconds)
         if reply.code != 220:
             raise Broken(Reply(451, "4.7.4", (f"{self.peer.label} refused STARTTLS: {reply}",)))
         self.core.start_tls()
         try:
-            async with asyncio.timeout(t):
+            async with asyncio.timeout(seconds):
                 await self.writer.start_tls(context, server_hostname=server_name)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             self.abort()
@@ -249,80 +222,6 @@ class SmtpConnection:
         _log.debug("%s: C: %s", self.peer.label, shown)
         await self.write(self.core.send(line, label), seconds)
         return await self.read_reply(seconds)
-
-    # -- one transaction -------------------------------------------------------------
-
-    async def transaction(
-        self,
-        sender: Address | None,
-        options: MailOptions,
-        rcpts: Sequence[RcptLine],
-        content: bytes,
-        timeouts: Timeouts,
-    ) -> TxResult:
-        """MAIL, RCPT..., DATA, content. Raises Broken when the connection fails
-        before the final reply: then nothing counts as delivered."""
-        self.transactions += 1
-        dsn = self.caps.dsn
-        mail = mail_command(sender, options)
-        rcpt_lines = [
-            rcpt_command(r.address, r.notify if dsn else None, r.orcpt if dsn else None)
-            for r in rcpts
-        ]
-        if self.caps.pipelining:
-            # RFC 2920 section 3.1: MAIL, the RCPTs and DATA go out as one group.
-            out = b"".join(self.core.send(c) for c in (mail, *rcpt_lines, "DATA"))
-            await self.write(out, timeouts.mail)
-            mail_reply = await self.read_reply(timeouts.mail)
-            replies = [await self.read_reply(timeouts.rcpt) for _ in rcpts]
-            data_reply = await self.read_reply(timeouts.data)
-        else:
-            mail_reply = await self.command(mail, timeouts.mail)
-            if not mail_reply.is_positive:
-                return TxResult(mail_reply)
-            replies = []
-            for line in rcpt_lines:
-                replies.append(await self.command(line, timeouts.rcpt))
-            if not any(r.is_positive for r in replies):
-                return TxResult(
-                    None, {r.index: rep for r, rep in zip(rcpts, replies, strict=True)}
-                )
-            data_reply = await self.command("DATA", timeouts.data)
-        return await self._finish(rcpts, mail_reply, replies, data_reply, content, timeouts)
-
-    async def _finish(
-        self,
-        rcpts: Sequence[RcptLine],
-        mail_reply: Reply,
-        replies: list[Reply],
-        data_reply: Reply,
-        content: bytes,
-        timeouts: Timeouts,
-    ) -> TxResult:
-        if not mail_reply.is_positive:
-            if data_reply.code == 354:
-                await self._send_content(b"", timeouts)
-            return TxResult(mail_reply)
-        result = TxResult(None, {r.index: rep for r, rep in zip(rcpts, replies, strict=True)})
-        accepted = [r.index for r, rep in zip(rcpts, replies, strict=True) if rep.is_positive]
-        if data_reply.code != 354:
-            for index in accepted:
-                result.replies[index] = data_reply
-            return result
-        if not accepted:
-            # RFC 2920 section 3.1: a 354 despite no recipients; end it with nothing in it.
-            await self._send_content(b"", timeouts)
-            return result
-        final = await self._send_content(content, timeouts)
-        for index in accepted:
-            result.replies[index] = final
-        return result
-
-    async def _send_content(self, content: bytes, timeouts: Timeouts) -> Reply:
-        data = self.core.send_message(content)
-        for start in range(0, len(data), _BLOCK):
-            await self.write(data[start : start + _BLOCK], timeouts.data_block)
-        return await self.read_reply(timeouts.data_end)
 
     async def reset(self, seconds: float) -> bool:
         """RSET before reusing the connection; False when it is no longer usable."""

@@ -29,6 +29,10 @@ b.equal.test. 300 IN A {MX2}
 implicit.test. 300 IN A {MX3}
 nullmx.test. 300 IN MX 0 .
 nullmx.test. 300 IN A {MX1}
+alias.test. 300 IN CNAME example.test.
+chain.test. 300 IN MX 10 hop1.chain.test.
+hop1.chain.test. 300 IN CNAME hop2.chain.test.
+hop2.chain.test. 300 IN CNAME mx2.example.test.
 """
 MESSAGE = b"Subject: relay test\r\nFrom: alice@sender.test\r\n\r\nHello over there.\r\n"
 
@@ -352,4 +356,18 @@ def test_flush_one_message_by_queue_id(
     out = server.cli("queue", "flush", str(entry["id"]))
     assert out.stdout.startswith(b"1 recipient(s) scheduled"), out
     wait_log(server, r"status=sent")
+    assert len(sink.wait_messages(1)) == 1
+
+
+@pytest.mark.parametrize(("domain", "host"), [("alias.test", MX1), ("chain.test", MX2)])
+def test_cname_chains_are_followed(
+    sinks: Callable[..., Sink], sender: Callable[..., Server], domain: str, host: str
+) -> None:
+    # alias.test is a CNAME of example.test (MX via the chain); chain.test's MX host is a
+    # CNAME of a CNAME of mx2 (RFC 2181 frowns on it; real mail still has to get through).
+    sink = sinks(host)
+    server = sender()
+    send(server, "alice@sender.test", [f"erin@{domain}"], MESSAGE)
+    (line,) = wait_log(server, rf"to=<erin@{domain}>.*status=sent")
+    assert f"[{host}]" in line
     assert len(sink.wait_messages(1)) == 1

@@ -15,18 +15,22 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from posthorn import log
+from posthorn import dns, log
 from posthorn.config import Config
 from posthorn.control import ControlServer
 from posthorn.delivery.local import LocalDelivery
+from posthorn.delivery.remote import RemoteDelivery
 from posthorn.intake import Intake
+from posthorn.queue import schedule
+from posthorn.queue.bouncer import Bouncer
+from posthorn.queue.flush import Etrn
 from posthorn.queue.runner import Runner
-from posthorn.queue.schedule import PROFILES
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueStore
 from posthorn.receive.listener import Listener
 from posthorn.receive.session import SessionContext
-from posthorn.routing.router import Mailbox, Router
+from posthorn.routing.nexthop import TransportTable
+from posthorn.routing.router import Mailbox, Remote, Router
 from posthorn.smtp.extensions import Capabilities
 
 __all__ = ["Mta", "build", "capabilities", "open_store", "serve"]
@@ -49,6 +53,7 @@ def capabilities(config: Config) -> Capabilities:
         enhancedstatuscodes=True,
         chunking=True,
         dsn=True,
+        etrn=True,
         help=True,
     )
 
@@ -63,6 +68,7 @@ class Mta:
     runner: Runner
     intake: Intake
     listener: Listener
+    remote: RemoteDelivery | None = None
 
 
 def build(config: Config) -> Mta:
@@ -70,14 +76,15 @@ def build(config: Config) -> Mta:
     store = open_store(config)
     router = Router(config.local)
     local = LocalDelivery(config.local.maildir, config.server.data_dir, hostname)
-    runner = Runner(
-        store,
-        router,
-        {Mailbox: local},
-        PROFILES[config.queue.retry],
-        owner=hostname,
-        lease=config.queue.lease,
-        concurrency=config.queue.delivery_concurrency,
+    remote = RemoteDelivery(
+        config.smtp_client,
+        dns.MxResolver(dns.make_resolver(config.dns)),
+        TransportTable(config.routes),
+        hostname=hostname,
+    )
+    queue = config.queue
+    policy = schedule.policy_from(
+        queue.retry, queue.retry_delays, queue.max_queue_lifetime, queue.delay_warning
     )
     intake = Intake(
         store,
@@ -85,7 +92,17 @@ def build(config: Config) -> Mta:
         postmaster_domain=router.primary_domain,
         max_received=config.smtp.max_received_headers,
         hold=config.server.hold,
-        on_commit=runner.wake,
+        on_commit=lambda qid: runner.wake(qid),
+    )
+    runner = Runner(
+        store,
+        router,
+        {Mailbox: local, Remote: remote},
+        policy,
+        owner=hostname,
+        lease=queue.lease,
+        concurrency=queue.delivery_concurrency,
+        bouncer=Bouncer(intake, hostname, policy),
     )
     ctx = SessionContext(
         config=config,
@@ -95,8 +112,9 @@ def build(config: Config) -> Mta:
         trusted_networks=tuple(
             ipaddress.ip_network(n, strict=False) for n in config.relay.trusted_networks
         ),
+        etrn=Etrn(store, runner.wake),
     )
-    return Mta(config, store, router, runner, intake, Listener(ctx))
+    return Mta(config, store, router, runner, intake, Listener(ctx), remote)
 
 
 def _wake(mta: Mta, arg: str) -> str:
@@ -132,6 +150,8 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
         runner_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner_task
+        if mta.remote is not None:
+            await mta.remote.close()
         await mta.store.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

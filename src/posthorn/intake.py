@@ -4,7 +4,8 @@ Owns: what happens between "the message is complete" and "250 queued": the hop-c
 check (RFC 5321 section 6.3), the queue id, trace headers prepended as bytes (Received,
 and Message-ID and Date when missing), recipient rewriting (`<Postmaster>` to the
 primary domain, alias expansion when routing provides it), the durable commit, and
-waking the runner. Callers: the SMTP session, local submission, bounces.
+waking the runner. Callers: the SMTP session, local submission, bounces (which use
+`prepare` so that the runner can commit them with the delivery results).
 
 Returns a `Reply` for every outcome; a store failure is a 451, never an exception.
 """
@@ -80,10 +81,14 @@ class Intake:
             prefix += b"\r\n"
         return prefix
 
-    async def submit(
+    def prepare(
         self, envelope: Envelope, content: bytes, *, tls: str = "", hold: bool | None = None
-    ) -> Reply:
-        """Queue a message; the reply says whether it is now safe on disk."""
+    ) -> NewMessage | Reply:
+        """Everything the door does short of the commit: checks, id, trace headers.
+
+        For callers that commit in their own transaction (the runner records bounces
+        together with delivery outcomes); `submit` is prepare + commit.
+        """
         if not envelope.recipients:
             return Reply(554, "5.5.1", ("Error: no valid recipients",))
         hops = headers.count_received(headers.header_block(content))
@@ -97,19 +102,33 @@ class Intake:
         )
         data = self._trace(envelope, qid, content, now, tls) + content
         held = self.hold if hold is None else hold
+        return NewMessage(qid, envelope, data, held)
+
+    def committed(self, message: NewMessage) -> None:
+        """Log a message that is now in the queue and wake the runner for it."""
+        envelope = message.envelope
+        _log.info(
+            "%s: from=<%s>, size=%d, nrcpt=%d (%s)",
+            message.qid,
+            envelope.sender_text,
+            len(message.content),
+            len(envelope.recipients),
+            "queue hold" if message.hold else "queue active",
+        )
+        if not message.hold:
+            self.on_commit(message.qid)
+
+    async def submit(
+        self, envelope: Envelope, content: bytes, *, tls: str = "", hold: bool | None = None
+    ) -> Reply:
+        """Queue a message; the reply says whether it is now safe on disk."""
+        prepared = self.prepare(envelope, content, tls=tls, hold=hold)
+        if isinstance(prepared, Reply):
+            return prepared
         try:
-            await self.store.commit(NewMessage(qid, envelope, data, held))
+            await self.store.commit(prepared)
         except StoreError as exc:
             _log.error("queue write failed: %s", exc)
             return Reply(451, "4.3.0", ("Error: queue file write error",))
-        _log.info(
-            "%s: from=<%s>, size=%d, nrcpt=%d (%s)",
-            qid,
-            envelope.sender_text,
-            len(data),
-            len(envelope.recipients),
-            "queue hold" if held else "queue active",
-        )
-        if not held:
-            self.on_commit(qid)
-        return Reply(250, "2.0.0", (f"Ok: queued as {qid}",))
+        self.committed(prepared)
+        return Reply(250, "2.0.0", (f"Ok: queued as {prepared.qid}",))

@@ -7,19 +7,37 @@ from a peer into an outcome (`from_reply`) and an OS error into a deferral
 
 from __future__ import annotations
 
+import enum
 import errno
 import ssl
 from dataclasses import dataclass
 
 from posthorn.smtp.reply import Reply
 
-__all__ = ["Deferred", "Delivered", "Failed", "Outcome", "from_oserror", "from_reply"]
+__all__ = [
+    "Deferred",
+    "Delivered",
+    "Failed",
+    "Handoff",
+    "Outcome",
+    "from_oserror",
+    "from_reply",
+]
+
+
+class Handoff(enum.Enum):
+    """What a delivery means for success notifications (RFC 3461 section 6.2.2)."""
+
+    FINAL = "delivered"  # delivered here: a success DSN says Action: delivered
+    RELAYED = "relayed"  # handed to a peer without DSN: Action: relayed
+    DSN_PASSED = "passed"  # the peer speaks DSN and took the NOTIFY request with it
 
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
     reply: Reply
     relay: str = ""  # "local", "mx.example.org[192.0.2.1]:25", ...
+    handoff: Handoff = Handoff.FINAL
 
 
 @dataclass(frozen=True, slots=True)

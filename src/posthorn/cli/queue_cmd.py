@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 
-from posthorn.cli.common import EX_OK, add_common, load_config
+from posthorn import control
+from posthorn.cli.common import EX_OK, EX_TEMPFAIL, add_common, load_config
 from posthorn.queue.model import QueuedMessage
+from posthorn.queue.store import StoreError
 
 
 def _age(seconds: float) -> str:
@@ -70,6 +73,32 @@ def cmd_queue_list(args: argparse.Namespace) -> int:
     return EX_OK
 
 
+def cmd_queue_flush(args: argparse.Namespace) -> int:
+    """Make deferred mail due now (all, one queue id, or one domain) and wake the server."""
+    from posthorn import daemon
+    from posthorn.queue.flush import flush
+
+    config = load_config(args)
+
+    async def reschedule() -> int:
+        store = daemon.open_store(config)
+        await store.open()
+        try:
+            return await flush(store, time.time(), args.target)
+        finally:
+            await store.close()
+
+    try:
+        count = asyncio.run(reschedule())
+    except StoreError as exc:
+        print(f"posthorn: cannot update the queue: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    answer = control.notify(config.server.data_dir, "WAKE")
+    woke = "server woken" if answer == "OK" else "no running server to wake"
+    print(f"{count} recipient(s) scheduled for delivery now; {woke}")
+    return EX_OK
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     queue = sub.add_parser("queue", help="inspect and control the mail queue")
     actions = queue.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -77,3 +106,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_common(qlist)
     qlist.add_argument("--json", action="store_true", help="machine-readable output")
     qlist.set_defaults(func=cmd_queue_list)
+    qflush = actions.add_parser("flush", help="deliver deferred mail now")
+    add_common(qflush)
+    qflush.add_argument("target", nargs="?", metavar="ID|DOMAIN", help="one message or domain")
+    qflush.set_defaults(func=cmd_queue_flush)

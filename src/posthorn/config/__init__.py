@@ -11,6 +11,7 @@ from posthorn.config.schema import (
     QueueConfig,
     RelayConfig,
     ServerConfig,
+    SmtpClientConfig,
     SmtpConfig,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "QueueConfig",
     "RelayConfig",
     "ServerConfig",
+    "SmtpClientConfig",
     "SmtpConfig",
     "default_data_dir",
     "load",

@@ -34,6 +34,14 @@ def render(config: Any, *, docs: bool = True) -> str:
     for section in dataclasses.fields(config):
         table = getattr(config, section.name)
         out.append(f"[{section.name}]")
+        if isinstance(table, dict):
+            # A section that is a table of free keys ([routes]): its doc, then its entries.
+            doc = section.metadata.get("doc")
+            if docs and doc:
+                out.append(f"# {doc}")
+            out.extend(f"{json.dumps(k)} = {_value(v)}" for k, v in table.items())
+            out.append("")
+            continue
         for field in dataclasses.fields(table):
             doc = field.metadata.get("doc")
             if docs and doc:

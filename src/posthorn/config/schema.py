@@ -19,6 +19,7 @@ __all__ = [
     "QueueConfig",
     "RelayConfig",
     "ServerConfig",
+    "SmtpClientConfig",
     "SmtpConfig",
     "setting",
 ]
@@ -115,9 +116,22 @@ class QueueConfig:
     retry: str = setting("rfc1123", "Retry profile: 'rfc1123' or 'fast'.")
     lease: float = setting(600.0, "Seconds a claimed message is reserved for one delivery run.")
     delivery_concurrency: int = setting(20, "Messages delivered at the same time.")
+    retry_delays: tuple[float, ...] = setting(
+        (), "Explicit retry delays in seconds (the last repeats); empty = the retry profile's."
+    )
+    max_queue_lifetime: float = setting(
+        0.0, "Seconds after arrival to give up and bounce; 0 = the retry profile's."
+    )
+    delay_warning: float = setting(
+        14400.0, "Seconds after arrival to send a delay DSN (Action: delayed); 0 = never."
+    )
 
     def __post_init__(self) -> None:
         _choice("queue", "retry", self.retry, ("rfc1123", "fast"))
+        for delay in self.retry_delays:
+            _positive("queue", "retry_delays", delay)
+        _positive("queue", "max_queue_lifetime", self.max_queue_lifetime, zero=True)
+        _positive("queue", "delay_warning", self.delay_warning, zero=True)
         _positive("queue", "lease", self.lease)
         _positive("queue", "delivery_concurrency", self.delivery_concurrency)
 
@@ -160,6 +174,75 @@ class LogConfig:
         _choice("log", "level", self.level, ("debug", "info", "warning", "error"))
 
 
+_TLS_POLICIES = ("none", "opportunistic", "required", "verify")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpClientConfig:
+    helo_name: str = setting("", "Name sent in EHLO/HELO to peers; '' = server.hostname.")
+    port: int = setting(25, "TCP port of mail exchangers found through DNS.")
+    tls: str = setting(
+        "opportunistic",
+        "STARTTLS toward peers: none, opportunistic, required, or verify (certificate checked).",
+    )
+    tls_policy: dict[str, str] = setting(  # noqa: RUF009 (setting() makes a default_factory)
+        {}, "Per-destination TLS policy: domain or relay host -> none|opportunistic|..."
+    )
+    tls_ca_file: str = setting("", "CA bundle for 'verify'; '' = the system's trust store.")
+    credentials: dict[str, str] = setting(  # noqa: RUF009 (as above)
+        {}, "AUTH toward relay hosts: host (as in [routes]) -> 'user:password'."
+    )
+    auth_without_tls: bool = setting(False, "Send AUTH credentials over a connection without TLS.")
+    connect_timeout: float = setting(30.0, "Seconds to wait for a TCP connection.")
+    greeting_timeout: float = setting(
+        300.0, "Seconds to wait for the 220 greeting (RFC 5321 4.5.3.2.1)."
+    )
+    command_timeout: float = setting(
+        300.0, "Seconds for replies to EHLO, STARTTLS, AUTH, RSET, QUIT."
+    )
+    mail_timeout: float = setting(300.0, "Seconds for the reply to MAIL (RFC 5321 4.5.3.2.2).")
+    rcpt_timeout: float = setting(300.0, "Seconds for the reply to RCPT (RFC 5321 4.5.3.2.3).")
+    data_timeout: float = setting(120.0, "Seconds for the 354 reply to DATA (RFC 5321 4.5.3.2.4).")
+    data_block_timeout: float = setting(180.0, "Seconds to send each block of data (4.5.3.2.5).")
+    data_end_timeout: float = setting(600.0, "Seconds for the reply to the final dot (4.5.3.2.6).")
+    max_connections: int = setting(100, "Outgoing SMTP connections in use at once, all peers.")
+    destination_concurrency: int = setting(
+        20, "Outgoing connections in use at once per destination."
+    )
+    connection_reuse_time: float = setting(
+        5.0, "Seconds an idle connection waits for the next message to its destination; 0 = off."
+    )
+    connection_reuse_limit: int = setting(100, "Messages sent over one connection at most.")
+
+    def __post_init__(self) -> None:
+        _choice("smtp_client", "tls", self.tls, _TLS_POLICIES)
+        for key, value in self.tls_policy.items():
+            _choice("smtp_client", f"tls_policy.{key}", value, _TLS_POLICIES)
+        for key, value in self.credentials.items():
+            if ":" not in value:
+                raise ValueError(f"smtp_client.credentials.{key} must be 'user:password'")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"smtp_client.port must be a TCP port; got {self.port}")
+        for name in (
+            "connect_timeout", "greeting_timeout", "command_timeout", "mail_timeout",
+            "rcpt_timeout", "data_timeout", "data_block_timeout", "data_end_timeout",
+            "max_connections", "destination_concurrency", "connection_reuse_limit",
+        ):  # fmt: skip
+            _positive("smtp_client", name, getattr(self, name))
+        _positive("smtp_client", "connection_reuse_time", self.connection_reuse_time, zero=True)
+
+
+def _check_routes(routes: dict[str, str]) -> None:
+    # Imported here: the grammar lives with the routing code that uses it.
+    from posthorn.routing.nexthop import parse_nexthop
+
+    for domain, target in routes.items():
+        try:
+            parse_nexthop(target)
+        except ValueError as exc:
+            raise ValueError(f"routes.{domain}: {exc}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -169,3 +252,12 @@ class Config:
     relay: RelayConfig = field(default_factory=RelayConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    smtp_client: SmtpClientConfig = field(default_factory=SmtpClientConfig)
+    # [routes]: domain (or "*" for everything else) -> "smtp:[host]:port" | "smtp:host:port".
+    routes: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"doc": 'Transport table: domain or "*" -> "smtp:[host]:port" (no MX lookup)'},
+    )
+
+    def __post_init__(self) -> None:
+        _check_routes(self.routes)

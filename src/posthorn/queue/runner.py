@@ -222,7 +222,11 @@ class Runner:
             text = f"{reply_text} (gave up: message too old)"
             return RecipientUpdate(rcpt.index, RcptState.FAILED, text, outcome.relay)
         due = schedule.next_attempt(self.policy, rcpt.attempts + 1, now)
-        return RecipientUpdate(rcpt.index, RcptState.PENDING, reply_text, outcome.relay, due)
+        # RFC 3464 Action: delayed, once, when the message has waited long enough.
+        warn = schedule.needs_warning(self.policy, message.envelope.arrival, now, rcpt.warned)
+        return RecipientUpdate(
+            rcpt.index, RcptState.PENDING, reply_text, outcome.relay, due, True if warn else None
+        )
 
     def _log_result(
         self,

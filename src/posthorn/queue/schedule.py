@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PROFILES", "RetryPolicy", "is_expired", "needs_warning", "next_attempt"]
+__all__ = [
+    "PROFILES",
+    "RetryPolicy",
+    "is_expired",
+    "needs_warning",
+    "next_attempt",
+    "policy_from",
+]
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -37,6 +44,21 @@ PROFILES: dict[str, RetryPolicy] = {
         (1 * MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR), give_up=2 * DAY
     ),
 }
+
+
+def policy_from(
+    profile: str,
+    delays: tuple[float, ...] = (),
+    give_up: float = 0.0,
+    warn_after: float | None = None,
+) -> RetryPolicy:
+    """A named profile with any of its parts replaced by explicit values (0 or () = keep)."""
+    base = PROFILES[profile]
+    return RetryPolicy(
+        delays or base.delays,
+        give_up or base.give_up,
+        base.warn_after if warn_after is None else warn_after,
+    )
 
 
 def next_attempt(policy: RetryPolicy, attempts: int, now: float) -> float:

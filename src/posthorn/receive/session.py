@@ -210,6 +210,9 @@ class Session:
     async def _etrn(self, event: ev.Etrn) -> Reply:
         if self.ctx.etrn is None:
             return Reply(502, "5.5.1", ("Error: command not implemented",))
+        if not self._may_relay():
+            # ETRN makes this server start connections: only for clients it trusts.
+            return Reply(459, "4.7.1", (f"{event.argument}: ETRN not allowed for you",))
         return await self.ctx.etrn(event.argument)
 
     async def _invalid(self, event: ev.Invalid) -> Reply:

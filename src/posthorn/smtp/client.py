@@ -6,6 +6,10 @@ answers, in order, so that pipelined commands (RFC 2920) are matched correctly. 
 own the dialogue (which command to send next, what a reply means for delivery): that is
 `posthorn.delivery.remote` and the user agent.
 
+Also owns the wire form of MAIL and RCPT with their ESMTP parameters (`mail_command`,
+`rcpt_command`: SIZE, BODY, SMTPUTF8, and RFC 3461's RET, ENVID, NOTIFY, ORCPT in xtext)
+and forgetting plaintext buffered before a STARTTLS handshake (`start_tls`).
+
 A peer's mistake (a line that is not a reply, a multi-line reply whose codes differ, a
 reply nobody asked for) comes out of `next_reply` as a `BadReply` value, never an
 exception. Using the object out of order is a bug and raises `RuntimeError`.
@@ -17,11 +21,22 @@ import collections
 import enum
 from dataclasses import dataclass
 
+from posthorn.address import Address
+from posthorn.smtp import xtext
 from posthorn.smtp.data import dot_stuff
 from posthorn.smtp.lines import LineReader, TooLong
 from posthorn.smtp.reply import Reply, ReplyError, parse_reply_line, split_esc
 
-__all__ = ["BadReply", "ClientConnection", "ClientWait", "Closed", "Received"]
+__all__ = [
+    "BadReply",
+    "ClientConnection",
+    "ClientWait",
+    "Closed",
+    "MailOptions",
+    "Received",
+    "mail_command",
+    "rcpt_command",
+]
 
 _REPLY_LINE_LIMIT = 8192  # RFC 5321 allows 512; real servers send longer lines
 _MAX_REPLY_LINES = 1000
@@ -51,6 +66,48 @@ class Closed:
 
 class ClientWait(enum.Enum):
     NEED_DATA = enum.auto()
+
+
+@dataclass(frozen=True, slots=True)
+class MailOptions:
+    """The ESMTP parameters of one MAIL command; None or False leaves one out."""
+
+    size: int | None = None  # RFC 1870
+    body: str | None = None  # RFC 6152: "8BITMIME" or "7BIT"
+    smtputf8: bool = False  # RFC 6531
+    ret: str | None = None  # RFC 3461 section 4.3: "FULL" | "HDRS"
+    envid: str | None = None  # RFC 3461 section 4.4, sent as xtext
+
+
+def mail_command(sender: Address | None, options: MailOptions = MailOptions()) -> str:
+    """'MAIL FROM:<alice@example.org> SIZE=123 BODY=8BITMIME' (null sender: '<>')."""
+    words = [f"MAIL FROM:<{'' if sender is None else sender}>"]
+    if options.size is not None:
+        words.append(f"SIZE={options.size}")
+    if options.body:
+        words.append(f"BODY={options.body}")
+    if options.smtputf8:
+        words.append("SMTPUTF8")
+    if options.ret:
+        words.append(f"RET={options.ret}")
+    if options.envid:
+        words.append(f"ENVID={xtext.encode(options.envid)}")
+    return " ".join(words)
+
+
+def rcpt_command(
+    recipient: Address, notify: frozenset[str] | None = None, orcpt: str | None = None
+) -> str:
+    """'RCPT TO:<bob@example.org> NOTIFY=FAILURE,DELAY ORCPT=rfc822;bob@example.org'."""
+    words = [f"RCPT TO:<{recipient}>"]
+    if notify:
+        # RFC 3461 section 4.1: NEVER alone, or a comma-separated list.
+        order = ("NEVER", "SUCCESS", "FAILURE", "DELAY")
+        words.append("NOTIFY=" + ",".join(w for w in order if w in notify))
+    if orcpt:
+        addr_type, _, original = orcpt.partition(";")
+        words.append(f"ORCPT={addr_type};{xtext.encode(original)}")
+    return " ".join(words)
 
 
 class ClientConnection:
@@ -89,6 +146,18 @@ class ClientConnection:
         header = f"BDAT {len(data)}{' LAST' if last else ''}"
         self._expected.append("BDAT LAST" if last else "BDAT")
         return header.encode("ascii") + b"\r\n" + data
+
+    def start_tls(self) -> None:
+        """The peer said 220 to STARTTLS: forget any plaintext it sent after that reply.
+
+        RFC 3207 section 4.2 asks both sides to discard what they knew before TLS; bytes
+        that arrived in plaintext after the 220 could be an attacker's injected replies.
+        """
+        if self._expected:
+            raise RuntimeError("STARTTLS with replies still pending")
+        del self._buffer[:]
+        self._lines.reset()
+        self._partial = []
 
     # -- input -----------------------------------------------------------------------
 

@@ -1,0 +1,114 @@
+"""One mail transaction over an open SMTP connection: MAIL, RCPT..., DATA, content.
+
+Owns: sending the transaction (pipelined as one group when the peer offers PIPELINING,
+RFC 2920 section 3.1, else in lock-step), ESMTP parameters only where the peer offers
+their extension, and collecting the reply that decides each recipient: its RCPT reply,
+or for the accepted ones the reply to DATA or to the final dot. Does not own connecting,
+which host to try, or outcomes.
+
+Raises `Broken` (from the connection) when the connection fails before the final reply:
+then nothing counts as delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from posthorn.address import Address
+from posthorn.delivery.smtp_client import SmtpConnection, Timeouts
+from posthorn.smtp.client import MailOptions, mail_command, rcpt_command
+from posthorn.smtp.reply import Reply
+
+__all__ = ["RcptLine", "TxResult", "transaction"]
+
+_BLOCK = 65536  # data is written and drained in blocks, each under data_block timeout
+
+
+@dataclass(frozen=True, slots=True)
+class RcptLine:
+    index: int
+    address: Address
+    notify: frozenset[str] | None = None
+    orcpt: str | None = None
+
+
+@dataclass(slots=True)
+class TxResult:
+    """Replies of one transaction: per recipient (RCPT, or the DATA/end reply for those
+    accepted), or `mail_reply` when MAIL was refused (then no recipient has one)."""
+
+    mail_reply: Reply | None = None
+    replies: dict[int, Reply] = field(default_factory=dict)
+
+
+async def transaction(
+    conn: SmtpConnection,
+    sender: Address | None,
+    options: MailOptions,
+    rcpts: Sequence[RcptLine],
+    content: bytes,
+    timeouts: Timeouts,
+) -> TxResult:
+    """MAIL, RCPT..., DATA, content. Raises Broken when the connection fails
+    before the final reply: then nothing counts as delivered."""
+    conn.transactions += 1
+    dsn = conn.caps.dsn
+    mail = mail_command(sender, options)
+    rcpt_lines = [
+        rcpt_command(r.address, r.notify if dsn else None, r.orcpt if dsn else None) for r in rcpts
+    ]
+    if conn.caps.pipelining:
+        # RFC 2920 section 3.1: MAIL, the RCPTs and DATA go out as one group.
+        out = b"".join(conn.core.send(c) for c in (mail, *rcpt_lines, "DATA"))
+        await conn.write(out, timeouts.mail)
+        mail_reply = await conn.read_reply(timeouts.mail)
+        replies = [await conn.read_reply(timeouts.rcpt) for _ in rcpts]
+        data_reply = await conn.read_reply(timeouts.data)
+    else:
+        mail_reply = await conn.command(mail, timeouts.mail)
+        if not mail_reply.is_positive:
+            return TxResult(mail_reply)
+        replies = []
+        for line in rcpt_lines:
+            replies.append(await conn.command(line, timeouts.rcpt))
+        if not any(r.is_positive for r in replies):
+            return TxResult(None, {r.index: rep for r, rep in zip(rcpts, replies, strict=True)})
+        data_reply = await conn.command("DATA", timeouts.data)
+    return await _finish(conn, rcpts, mail_reply, replies, data_reply, content, timeouts)
+
+
+async def _finish(
+    conn: SmtpConnection,
+    rcpts: Sequence[RcptLine],
+    mail_reply: Reply,
+    replies: list[Reply],
+    data_reply: Reply,
+    content: bytes,
+    timeouts: Timeouts,
+) -> TxResult:
+    if not mail_reply.is_positive:
+        if data_reply.code == 354:
+            await _send_content(conn, b"", timeouts)
+        return TxResult(mail_reply)
+    result = TxResult(None, {r.index: rep for r, rep in zip(rcpts, replies, strict=True)})
+    accepted = [r.index for r, rep in zip(rcpts, replies, strict=True) if rep.is_positive]
+    if data_reply.code != 354:
+        for index in accepted:
+            result.replies[index] = data_reply
+        return result
+    if not accepted:
+        # RFC 2920 section 3.1: a 354 despite no recipients; end it with nothing in it.
+        await _send_content(conn, b"", timeouts)
+        return result
+    final = await _send_content(conn, content, timeouts)
+    for index in accepted:
+        result.replies[index] = final
+    return result
+
+
+async def _send_content(conn: SmtpConnection, content: bytes, timeouts: Timeouts) -> Reply:
+    data = conn.core.send_message(content)
+    for start in range(0, len(data), _BLOCK):
+        await conn.write(data[start : start + _BLOCK], timeouts.data_block)
+    return await conn.read_reply(timeouts.data_end)

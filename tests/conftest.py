@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from support.postgres import PgServer, running_postgres
 from support.server import Server
 
 
@@ -31,3 +32,16 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield make
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throw-away PostgreSQL cluster for the whole session (tests/support/postgres.py)."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PgServer) -> str:
+    """A fresh, empty database in the session's PostgreSQL cluster."""
+    return pg_server.create_database()

@@ -33,13 +33,23 @@ from posthorn.routing.nexthop import TransportTable
 from posthorn.routing.router import Mailbox, Remote, Router
 from posthorn.smtp.extensions import Capabilities
 
-__all__ = ["Mta", "build", "capabilities", "open_store", "serve"]
+__all__ = ["Mta", "build", "capabilities", "node_name", "open_store", "serve"]
 
 _log = log.get("master")
 
 
+def node_name(config: Config) -> str:
+    """This node's name: the owner of its queue leases (several nodes may share a queue)."""
+    return config.cluster.node or config.server.hostname
+
+
 def open_store(config: Config) -> QueueStore:
     """The queue store named by config (the embedded SQLite store by default)."""
+    if config.queue.store != "sqlite":
+        # Imported here: a single node on SQLite never loads the PostgreSQL driver.
+        from posthorn.queue.postgres import PostgresStore
+
+        return PostgresStore(config.queue.store, node=node_name(config))
     return SqliteStore(Path(config.server.data_dir) / "queue" / "queue.db")
 
 
@@ -99,7 +109,7 @@ def build(config: Config) -> Mta:
         router,
         {Mailbox: local, Remote: remote},
         policy,
-        owner=hostname,
+        owner=node_name(config),
         lease=queue.lease,
         concurrency=queue.delivery_concurrency,
         bouncer=Bouncer(intake, hostname, policy),
@@ -114,6 +124,10 @@ def build(config: Config) -> Mta:
         ),
         etrn=Etrn(store, runner.wake),
     )
+    watch = getattr(store, "watch", None)
+    if watch is not None:
+        # A shared store: wake this node's runner when another node makes mail due.
+        watch(runner.wake)
     return Mta(config, store, router, runner, intake, Listener(ctx), remote)
 
 

@@ -4,6 +4,7 @@ from posthorn.config.loader import ConfigError, load_text
 from posthorn.config.render import render
 from posthorn.config.resolve import default_data_dir, load, resolve
 from posthorn.config.schema import (
+    ClusterConfig,
     Config,
     DnsConfig,
     LocalConfig,
@@ -16,6 +17,7 @@ from posthorn.config.schema import (
 )
 
 __all__ = [
+    "ClusterConfig",
     "Config",
     "ConfigError",
     "DnsConfig",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ClusterConfig",
     "Config",
     "DnsConfig",
     "LocalConfig",
@@ -112,7 +113,10 @@ class LocalConfig:
 
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
-    store: str = setting("sqlite", "Queue store: 'sqlite' (under data_dir).")
+    store: str = setting(
+        "sqlite",
+        "Queue store: 'sqlite' (under data_dir) or 'postgresql://USER@HOST/DB' (shared by nodes).",
+    )
     retry: str = setting("rfc1123", "Retry profile: 'rfc1123' or 'fast'.")
     lease: float = setting(600.0, "Seconds a claimed message is reserved for one delivery run.")
     delivery_concurrency: int = setting(20, "Messages delivered at the same time.")
@@ -134,6 +138,10 @@ class QueueConfig:
         _positive("queue", "delay_warning", self.delay_warning, zero=True)
         _positive("queue", "lease", self.lease)
         _positive("queue", "delivery_concurrency", self.delivery_concurrency)
+        if self.store != "sqlite" and not self.store.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"queue.store must be 'sqlite' or a postgresql:// URL; got {self.store!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +252,13 @@ def _check_routes(routes: dict[str, str]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    node: str = setting(
+        "", "This node's name among nodes sharing a queue (its lease owner); '' = the host name."
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -258,6 +273,7 @@ class Config:
         default_factory=dict,
         metadata={"doc": 'Transport table: domain or "*" -> "smtp:[host]:port" (no MX lookup)'},
     )
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
         _check_routes(self.routes)

@@ -97,6 +97,8 @@ class Runner:
         self.sleep = sleep
         self._wakeup = asyncio.Event()
         self._active: set[asyncio.Task[None]] = set()
+        self._leased: set[str] = set()  # queue ids being delivered under our lease
+        self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
 
     def wake(self, qid: str = "") -> None:
@@ -109,9 +111,32 @@ class Runner:
         self._wakeup.set()
         if self._active:
             await asyncio.gather(*self._active, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
 
     async def run(self) -> None:
         await self.store.release_all(self.owner)
+        self._renewer = asyncio.create_task(self._renew_leases(), name="lease-renewer")
+        try:
+            await self._loop()
+        finally:
+            if not self._stopping:  # cancelled from outside; else stop() ends the renewer
+                self._renewer.cancel()
+
+    async def _renew_leases(self) -> None:
+        """Keep the leases of deliveries in progress. Every third of the lease, so that a
+        renewal can fail (the database is briefly away) before a lease runs out; a node
+        that dies stops renewing, and its leases expire one lease after the last renewal."""
+        while True:
+            await self.sleep(self.lease / 3)
+            if self._leased:
+                try:
+                    until = self.clock() + self.lease
+                    await self.store.renew(sorted(self._leased), self.owner, until)
+                except StoreError as exc:
+                    _log.warning("cannot renew queue leases: %s", exc)
+
+    async def _loop(self) -> None:
         while not self._stopping:
             self._wakeup.clear()
             free = self.concurrency - len(self._active)
@@ -158,12 +183,15 @@ class Runner:
     # -- one message -----------------------------------------------------------------
 
     async def _process(self, message: QueuedMessage) -> None:
+        self._leased.add(message.qid)
         try:
             await self._deliver_message(message)
         except Exception:
             _log.exception("%s: delivery run failed; will retry", message.qid)
             with contextlib.suppress(StoreError):
                 await self.store.release(message.qid, self.owner)
+        finally:
+            self._leased.discard(message.qid)
 
     async def _deliver_message(self, message: QueuedMessage) -> None:
         content = await self.store.content(message.qid)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from posthorn import log
 from posthorn.queue import sqlite_rows as rows
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
 from posthorn.queue.store import StoreError
@@ -29,6 +30,7 @@ T = TypeVar("T")
 _Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 _Result = tuple["asyncio.Future[Any]", Any, BaseException | None]
 _MAX_BATCH = 1024
+_log = log.get("queue")
 
 
 class SqliteStore:
@@ -145,6 +147,10 @@ class SqliteStore:
         new_messages: Sequence[NewMessage] = (),
     ) -> None:
         def op(conn: sqlite3.Connection) -> None:
+            if not rows.holds_lease(conn, qid, owner):
+                # Another run took the message over: see the contract in store.py.
+                _log.warning("%s: lease lost; results of this run dropped", qid)
+                return
             for message in new_messages:
                 rows.insert(conn, message)
             rows.record(conn, qid, updates, owner)
@@ -156,6 +162,9 @@ class SqliteStore:
 
     async def release_all(self, owner: str) -> int:
         return await self._call(lambda conn: rows.release_all(conn, owner))
+
+    async def renew(self, qids: Sequence[str], owner: str, until: float) -> int:
+        return await self._call(lambda conn: rows.renew(conn, qids, owner, until))
 
     async def next_due(self) -> float | None:
         return await self._call(rows.next_due)

@@ -182,9 +182,15 @@ def content(conn: sqlite3.Connection, qid: str) -> bytes | None:
     return None if row is None else bytes(row[0])
 
 
+def holds_lease(conn: sqlite3.Connection, qid: str, owner: str) -> bool:
+    row = conn.execute("SELECT lease_owner FROM messages WHERE qid = ?", (qid,)).fetchone()
+    return row is not None and row[0] == owner
+
+
 def record(
     conn: sqlite3.Connection, qid: str, updates: Iterable[RecipientUpdate], owner: str
 ) -> None:
+    """Apply a delivery run's results; the caller checked `holds_lease` first."""
     conn.executemany(
         "UPDATE recipients SET state = ?, attempts = attempts + 1, last_reply = ?, relay = ?,"
         " next_attempt = ?, warned = COALESCE(?, warned) WHERE qid = ? AND idx = ?",
@@ -212,6 +218,14 @@ def release(conn: sqlite3.Connection, qid: str, owner: str) -> None:
 def release_all(conn: sqlite3.Connection, owner: str) -> int:
     cursor = conn.execute(
         "UPDATE messages SET lease_owner = '', lease_until = 0 WHERE lease_owner = ?", (owner,)
+    )
+    return cursor.rowcount
+
+
+def renew(conn: sqlite3.Connection, qids: Sequence[str], owner: str, until: float) -> int:
+    cursor = conn.executemany(
+        "UPDATE messages SET lease_until = ? WHERE qid = ? AND lease_owner = ?",
+        [(until, qid, owner) for qid in qids],
     )
     return cursor.rowcount
 

@@ -6,7 +6,12 @@ Owns: the `QueueStore` protocol and its contract, written down here once:
 - `claim` leases due messages to one owner for `lease` seconds; a message under another
   owner's unexpired lease is never claimed; held messages are never claimed.
 - `record` applies per-recipient updates, commits any new messages (bounces) in the same
-  transaction, releases the lease, and deletes the message when nothing is pending.
+  transaction, releases the lease, and deletes the message when nothing is pending; but
+  only while `owner` still holds the lease: the results of a node that lost its lease
+  (another node claimed the message after it expired) are dropped, so that a stalled node
+  that comes back never overwrites what another node did.
+- `renew` extends the leases of messages still being delivered, so that a lease can be
+  short (a dead node's work is taken over soon) and a long delivery still keeps it.
 Does not own any policy (retry timing, bounces): those are the runner's.
 """
 
@@ -50,6 +55,9 @@ class QueueStore(Protocol):
 
     async def release_all(self, owner: str) -> int:
         """Drop every lease of `owner` (at start-up: leases of a previous life)."""
+
+    async def renew(self, qids: Sequence[str], owner: str, until: float) -> int:
+        """Extend `owner`'s leases on `qids` to `until`; how many it still held."""
 
     async def next_due(self) -> float | None:
         """The earliest next_attempt among pending, unheld recipients, or None."""

@@ -1,0 +1,358 @@
+"""The QueueStore contract (src/posthorn/queue/store.py), run against every store: the
+embedded SQLite store and the shared PostgreSQL store (a real server started by the test
+session, tests/support/postgres.py). Each test gets a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from posthorn.address import Address
+from posthorn.envelope import Envelope, Recipient
+from posthorn.queue.model import NewMessage, RcptState, RecipientUpdate, new_queue_id
+from posthorn.queue.postgres import PostgresStore
+from posthorn.queue.sqlite import SqliteStore
+from posthorn.queue.store import QueueStore, StoreError
+
+T = TypeVar("T")
+T0 = 1_700_000_000.0
+
+
+@dataclass
+class Backend:
+    name: str
+    make: Callable[[], QueueStore]  # a new store object on the same database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        path = tmp_path / "queue.db"
+        return Backend("sqlite", lambda: SqliteStore(path))
+    dsn: str = request.getfixturevalue("pg_dsn")
+    return Backend("postgresql", lambda: PostgresStore(dsn, node="test"))
+
+
+def run(backend: Backend, scenario: Callable[..., Coroutine[Any, Any, T]], *more: int) -> T:
+    """Run `scenario(store, *other stores)` with open stores on one database."""
+
+    async def main() -> T:
+        stores = [backend.make() for _ in range(1 + len(more))]
+        for store in stores:
+            await store.open()
+        try:
+            return await scenario(*stores)
+        finally:
+            for store in stores:
+                await store.close()
+
+    return asyncio.run(main())
+
+
+def message(
+    *rcpts: str, content: bytes = b"Subject: t\r\n\r\nbody\r\n", arrival: float = T0
+) -> NewMessage:
+    envelope = Envelope(
+        Address("alice", "example.org"),
+        tuple(
+            Recipient(
+                Address.parse(r, utf8=True),
+                frozenset({"SUCCESS", "FAILURE"}) if i == 0 else None,
+                f"rfc822;{r}" if i == 0 else None,
+            )
+            for i, r in enumerate(rcpts or ("bob@example.net",))
+        ),
+        body="8BITMIME",
+        smtputf8=True,
+        ret="HDRS",
+        envid="env-1",
+        client_address="192.0.2.7",
+        client_name="client.example.org",
+        helo="client.example.org",
+        auth_user="alice",
+        arrival=arrival,
+    )
+    return NewMessage(new_queue_id(arrival), envelope, content)
+
+
+def delivered(index: int) -> RecipientUpdate:
+    return RecipientUpdate(index, RcptState.DELIVERED, "250 2.0.0 ok", "mx[192.0.2.1]:25")
+
+
+def deferred(index: int, until: float) -> RecipientUpdate:
+    return RecipientUpdate(index, RcptState.PENDING, "451 4.4.1 refused", "", until)
+
+
+# -- commit, get, list, content ----------------------------------------------------------
+
+
+def test_commit_keeps_envelope_recipients_and_content_exactly(backend: Backend) -> None:
+    content = b"Subject: caf\xc3\xa9\r\n\r\n" + os.urandom(300_000) + b"\r\n"
+    new = message("bob@example.net", "j\u00fcrgen@b\u00fccher.example", content=content)
+
+    async def scenario(store: QueueStore, other: QueueStore) -> None:
+        await store.commit(new)
+        # Durable and visible to another connection (another node) once commit returns.
+        got = await other.get(new.qid)
+        assert got is not None
+        assert got.envelope == new.envelope
+        assert got.envelope.arrival == T0
+        assert got.size == len(content)
+        assert [r.recipient for r in got.recipients] == list(new.envelope.recipients)
+        assert all(r.state is RcptState.PENDING and r.attempts == 0 for r in got.recipients)
+        assert await other.content(new.qid) == content
+        assert [m.qid for m in await other.list()] == [new.qid]
+        assert await other.get("0" * 16) is None
+        assert await other.content("0" * 16) is None
+
+    run(backend, scenario, 1)
+
+
+def test_concurrent_commits_all_land(backend: Backend) -> None:
+    news = [message(f"u{i}@example.net") for i in range(200)]
+
+    async def scenario(store: QueueStore) -> None:
+        await asyncio.gather(*(store.commit(m) for m in news))
+        assert sorted(m.qid for m in await store.list()) == sorted(m.qid for m in news)
+
+    run(backend, scenario)
+
+
+def test_a_duplicate_queue_id_fails_alone(backend: Backend) -> None:
+    first = message()
+    twin = NewMessage(first.qid, first.envelope, b"other\r\n")
+    others = [message(f"u{i}@example.net") for i in range(20)]
+
+    async def scenario(store: QueueStore) -> None:
+        await store.commit(first)
+        results = await asyncio.gather(
+            store.commit(twin), *(store.commit(m) for m in others), return_exceptions=True
+        )
+        assert isinstance(results[0], StoreError)
+        assert results[1:] == [None] * len(others)
+        assert len(await store.list()) == 1 + len(others)
+        assert await store.content(first.qid) == first.content
+
+    run(backend, scenario)
+
+
+# -- claim, lease, record ------------------------------------------------------------------
+
+
+def test_claim_takes_due_unheld_unleased_messages(backend: Backend) -> None:
+    now, held, later = message(), message(), message()
+    held = NewMessage(held.qid, held.envelope, held.content, hold=True)
+
+    async def scenario(store: QueueStore) -> None:
+        for m in (now, held, later):
+            await store.commit(m)
+        claimed = await store.claim(T0, 10, 60, "a")
+        assert sorted(m.qid for m in claimed) == sorted([now.qid, later.qid])  # not held
+        assert {(m.lease_owner, m.lease_until) for m in claimed} == {("a", T0 + 60)}
+        await store.record(later.qid, [deferred(0, T0 + 500)], "a")
+        assert await store.claim(T0 + 30, 10, 60, "b") == []  # leased, or not due yet
+        # After the lease expires, another owner takes it over.
+        (again,) = await store.claim(T0 + 61, 10, 1000, "b")
+        assert (again.qid, again.lease_owner) == (now.qid, "b")
+        (last,) = await store.claim(T0 + 500, 10, 60, "b")
+        assert last.qid == later.qid
+        assert last.recipients[0].attempts == 1
+        listed = {m.qid: m for m in await store.list()}
+        assert listed[held.qid].hold
+
+    run(backend, scenario)
+
+
+def test_claim_respects_the_limit_oldest_first(backend: Backend) -> None:
+    news = [message(arrival=T0 + i) for i in range(5)]
+
+    async def scenario(store: QueueStore) -> None:
+        for m in reversed(news):
+            await store.commit(m)
+        claimed = await store.claim(T0 + 10, 2, 60, "a")
+        assert [m.qid for m in claimed] == [news[0].qid, news[1].qid]
+
+    run(backend, scenario)
+
+
+def test_two_nodes_claiming_at_once_never_share_a_message(backend: Backend) -> None:
+    news = [message(f"u{i}@example.net") for i in range(120)]
+
+    async def scenario(a: QueueStore, b: QueueStore) -> None:
+        for m in news:
+            await a.commit(m)
+
+        async def drain(store: QueueStore, owner: str) -> list[str]:
+            got: list[str] = []
+            while claimed := await store.claim(T0 + 1, 7, 60, owner):
+                got += [m.qid for m in claimed]
+            return got
+
+        got_a, got_b = await asyncio.gather(drain(a, "a"), drain(b, "b"))
+        assert not set(got_a) & set(got_b)
+        assert sorted(got_a + got_b) == sorted(m.qid for m in news)
+
+    run(backend, scenario, 1)
+
+
+def test_record_updates_deletes_and_adds_bounces(backend: Backend) -> None:
+    new = message("a@example.net", "b@example.net")
+    bounce = message("alice@example.org")
+
+    async def scenario(store: QueueStore) -> None:
+        await store.commit(new)
+        (m,) = await store.claim(T0, 10, 60, "a")
+        failed = RecipientUpdate(1, RcptState.FAILED, "550 5.1.1 no such user", "mx", 0.0)
+        await store.record(m.qid, [deferred(0, T0 + 300), failed], "a", [bounce])
+        got = await store.get(m.qid)
+        assert got is not None
+        assert got.lease_owner == ""
+        first, second = got.recipients
+        assert (first.state, first.attempts, first.next_attempt) == (
+            RcptState.PENDING,
+            1,
+            T0 + 300,
+        )
+        assert (second.state, second.last_reply) == (RcptState.FAILED, "550 5.1.1 no such user")
+        assert await store.content(bounce.qid) == bounce.content
+        assert await store.next_due() == 0.0  # the bounce is due at once
+        claimed = await store.claim(T0 + 301, 10, 60, "a")
+        assert {m.qid for m in claimed} == {new.qid, bounce.qid}
+
+    run(backend, scenario)
+
+
+def test_a_message_with_nothing_pending_leaves_the_queue(backend: Backend) -> None:
+    async def scenario(store: QueueStore) -> None:
+        await store.commit(message())
+        (m,) = await store.claim(T0, 10, 60, "a")
+        await store.record(m.qid, [delivered(0)], "a")
+        assert await store.get(m.qid) is None
+        assert await store.content(m.qid) is None
+        assert await store.list() == []
+        assert await store.next_due() is None
+
+    run(backend, scenario)
+
+
+def test_a_node_that_lost_its_lease_cannot_record(backend: Backend) -> None:
+    """Node a stalls past its lease; b claims, delivers and finishes; a comes back."""
+
+    async def scenario(a: QueueStore, b: QueueStore) -> None:
+        await a.commit(message("x@example.net", "y@example.net"))
+        (mine,) = await a.claim(T0, 10, 60, "a")
+        (theirs,) = await b.claim(T0 + 61, 10, 60, "b")
+        assert theirs.qid == mine.qid
+        await b.record(theirs.qid, [delivered(0), deferred(1, T0 + 900)], "b")
+        await a.record(mine.qid, [deferred(0, T0 + 100), deferred(1, T0 + 100)], "a", [message()])
+        got = await b.get(mine.qid)
+        assert got is not None
+        assert [r.state for r in got.recipients] == [RcptState.DELIVERED, RcptState.PENDING]
+        assert [r.attempts for r in got.recipients] == [1, 1]
+        assert got.recipients[1].next_attempt == T0 + 900
+        assert len(await b.list()) == 1  # a's bounce was dropped with its results
+        # And once b has finished it, a's late results cannot bring it back.
+        (theirs,) = await b.claim(T0 + 901, 10, 60, "b")
+        await b.record(theirs.qid, [delivered(1)], "b")
+        await a.record(mine.qid, [deferred(1, T0 + 100)], "a")
+        assert await a.list() == []
+
+    run(backend, scenario, 1)
+
+
+def test_release_and_release_all_touch_only_their_owner(backend: Backend) -> None:
+    async def scenario(store: QueueStore) -> None:
+        for _ in range(3):
+            await store.commit(message())
+        mine = await store.claim(T0, 2, 600, "a")
+        (theirs,) = await store.claim(T0, 5, 600, "b")
+        await store.release(theirs.qid, "a")  # not a's to release
+        assert await store.claim(T0, 5, 600, "c") == []
+        assert await store.release_all("a") == 2
+        again = await store.claim(T0, 5, 600, "c")
+        assert sorted(m.qid for m in again) == sorted(m.qid for m in mine)
+        await store.release(theirs.qid, "b")
+        (last,) = await store.claim(T0, 5, 600, "c")
+        assert last.qid == theirs.qid
+
+    run(backend, scenario)
+
+
+def test_renew_extends_only_the_owners_leases(backend: Backend) -> None:
+    async def scenario(store: QueueStore) -> None:
+        await store.commit(message())
+        await store.commit(message())
+        (m1,) = await store.claim(T0, 1, 60, "a")
+        (m2,) = await store.claim(T0, 1, 60, "b")
+        assert await store.renew([m1.qid, m2.qid], "a", T0 + 500) == 1
+        (taken,) = await store.claim(T0 + 61, 5, 1000, "c")
+        assert taken.qid == m2.qid  # b's lease ran out; a's was renewed
+        assert await store.claim(T0 + 499, 5, 60, "c") == []
+        assert [m.qid for m in await store.claim(T0 + 500, 5, 60, "c")] == [m1.qid]
+
+    run(backend, scenario)
+
+
+# -- scheduling and operator actions -------------------------------------------------------
+
+
+def test_next_due_hold_delete_reschedule(backend: Backend) -> None:
+    one = message("a@one.example", "b@two.example")
+    two = message("c@two.example")
+
+    async def scenario(store: QueueStore) -> None:
+        assert await store.next_due() is None
+        await store.commit(one)
+        await store.commit(two)
+        for m in await store.claim(T0, 10, 60, "a"):
+            updates = [deferred(r.index, T0 + 1000 + r.index) for r in m.recipients]
+            await store.record(m.qid, updates, "a")
+        assert await store.next_due() == T0 + 1000
+        assert await store.set_hold(one.qid, True)
+        assert await store.next_due() == T0 + 1000  # two's recipient
+        assert await store.reschedule(T0 + 5, domain="TWO.example") == 2
+        assert await store.next_due() == T0 + 5  # two's; one's is held
+        assert await store.set_hold(one.qid, False)
+        assert await store.reschedule(T0 + 7, qid=one.qid) == 2
+        assert await store.claim(T0 + 6, 10, 60, "a") != []
+        assert await store.reschedule(T0 + 9) == 3
+        assert not await store.set_hold("F" * 16, True)
+        assert await store.delete(one.qid)
+        assert not await store.delete(one.qid)
+        assert await store.content(one.qid) is None
+        assert [m.qid for m in await store.list()] == [two.qid]
+
+    run(backend, scenario)
+
+
+def test_a_newer_schema_is_refused(backend: Backend, request: pytest.FixtureRequest) -> None:
+    async def setup(store: QueueStore) -> None:
+        await store.commit(message())
+
+    run(backend, setup)
+    if backend.name == "sqlite":
+        import sqlite3
+
+        path = request.getfixturevalue("tmp_path") / "queue.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE schema_version SET version = 999")
+    else:
+        import psycopg
+
+        dsn = request.getfixturevalue("pg_dsn")
+        with psycopg.connect(dsn) as conn:
+            conn.execute("UPDATE schema_version SET version = 999")
+
+    async def reopen() -> None:
+        store = backend.make()
+        with pytest.raises(StoreError, match="newer"):
+            await store.open()
+        await store.close()
+
+    asyncio.run(reopen())

@@ -18,6 +18,7 @@ from pathlib import Path
 from posthorn import dns, log
 from posthorn.config import Config
 from posthorn.control import ControlServer
+from posthorn.delivery.lmtp import LmtpDelivery, parse_lmtp_target
 from posthorn.delivery.local import LocalDelivery
 from posthorn.delivery.remote import RemoteDelivery
 from posthorn.intake import Intake
@@ -79,13 +80,20 @@ class Mta:
     intake: Intake
     listener: Listener
     remote: RemoteDelivery | None = None
+    lmtp: LmtpDelivery | None = None
 
 
 def build(config: Config) -> Mta:
     hostname = config.server.hostname
     store = open_store(config)
     router = Router(config.local)
-    local = LocalDelivery(config.local.maildir, config.server.data_dir, hostname)
+    mailboxes: LocalDelivery | LmtpDelivery = LocalDelivery(
+        config.local.maildir, config.server.data_dir, hostname
+    )
+    if config.local.mailbox:
+        # Local mailboxes live on a mailbox server: hand them over by LMTP.
+        target = parse_lmtp_target(config.local.mailbox)
+        mailboxes = LmtpDelivery(target, config.smtp_client, hostname=hostname)
     remote = RemoteDelivery(
         config.smtp_client,
         dns.MxResolver(dns.make_resolver(config.dns)),
@@ -107,7 +115,7 @@ def build(config: Config) -> Mta:
     runner = Runner(
         store,
         router,
-        {Mailbox: local, Remote: remote},
+        {Mailbox: mailboxes, Remote: remote},
         policy,
         owner=node_name(config),
         lease=queue.lease,
@@ -128,7 +136,8 @@ def build(config: Config) -> Mta:
     if watch is not None:
         # A shared store: wake this node's runner when another node makes mail due.
         watch(runner.wake)
-    return Mta(config, store, router, runner, intake, Listener(ctx), remote)
+    lmtp = mailboxes if isinstance(mailboxes, LmtpDelivery) else None
+    return Mta(config, store, router, runner, intake, Listener(ctx), remote, lmtp)
 
 
 def _wake(mta: Mta, arg: str) -> str:
@@ -166,6 +175,8 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
             await runner_task
         if mta.remote is not None:
             await mta.remote.close()
+        if mta.lmtp is not None:
+            await mta.lmtp.close()
         await mta.store.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

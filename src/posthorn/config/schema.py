@@ -109,6 +109,19 @@ class LocalConfig:
     maildir: str = setting(
         "{data_dir}/mail/{user}/Maildir", "Maildir path; {data_dir} and {user} are replaced."
     )
+    mailbox: str = setting(
+        "", "Mailbox server: '' = files here; 'lmtp:HOST:PORT' or 'lmtp:unix:/path' (RFC 2033)."
+    )
+
+    def __post_init__(self) -> None:
+        if self.mailbox:
+            # Imported here: the grammar lives with the LMTP transport that uses it.
+            from posthorn.delivery.lmtp import parse_lmtp_target
+
+            try:
+                parse_lmtp_target(self.mailbox)
+            except ValueError as exc:
+                raise ValueError(f"local.mailbox: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """One outgoing SMTP connection on asyncio, driven through the sans-I/O client core.
 
-Owns: connecting to one address, the greeting, EHLO with HELO fallback, STARTTLS by
+Owns: connecting to one address (or Unix socket), the greeting, EHLO with HELO fallback
+(or LHLO for LMTP, RFC 2033), STARTTLS by
 policy (RFC 3207), AUTH PLAIN/LOGIN toward relay hosts (RFC 4954), reading replies and
 writing commands under the timeouts of RFC 5321 section 4.5.3.2, RSET and QUIT. Does not
 own a mail transaction (`smtp_transaction.py`), which host to try, what a message needs
@@ -51,10 +52,13 @@ class Peer:
     host: str  # the MX or relay host name (or the address itself)
     address: str
     port: int
+    path: str = ""  # a Unix socket to connect to instead of address:port (LMTP)
 
     @property
     def label(self) -> str:
-        """Postfix's relay= form: `mx1.example.org[192.0.2.1]:25`."""
+        """Postfix's relay= form: `mx1.example.org[192.0.2.1]:25`, or `host[/path]`."""
+        if self.path:
+            return f"{self.host}[{self.path}]"
         return f"{self.host}[{self.address}]:{self.port}"
 
 
@@ -103,9 +107,14 @@ class SmtpConnection:
         """Connect and read the greeting (RFC 5321 section 3.1). Raises Broken."""
         try:
             async with asyncio.timeout(timeouts.connect):
-                reader, writer = await asyncio.open_connection(
-                    peer.address, peer.port, limit=_READ_SIZE
-                )
+                if peer.path:
+                    reader, writer = await asyncio.open_unix_connection(
+                        peer.path, limit=_READ_SIZE
+                    )
+                else:
+                    reader, writer = await asyncio.open_connection(
+                        peer.address, peer.port, limit=_READ_SIZE
+                    )
         except TimeoutError:
             raise _broken(f"connect to {peer.label} timed out", "4.4.1") from None
         except OSError as exc:
@@ -136,6 +145,14 @@ class SmtpConnection:
             raise _refused(self.peer, "refused HELO", reply)
         self.esmtp = False
         self.caps = Capabilities()
+
+    async def lhlo(self, name: str, seconds: float) -> None:
+        """LHLO, LMTP's only greeting: there is no HELO to fall back to (RFC 2033 4.1)."""
+        reply = await self.command(f"LHLO {name}", seconds)
+        if reply.code != 250:
+            raise _refused(self.peer, "refused LHLO", reply)
+        self.esmtp = True
+        self.caps = parse_ehlo(reply.lines)
 
     async def starttls(
         self, context: ssl.SSLContext, server_name: str | None, seconds: float

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from posthorn.address import Address
-from posthorn.delivery.smtp_client import SmtpConnection, Timeouts
+from posthorn.delivery.smtp_client import Broken, SmtpConnection, Timeouts
 from posthorn.smtp.client import MailOptions, mail_command, rcpt_command
 from posthorn.smtp.reply import Reply
 
@@ -49,9 +49,12 @@ async def transaction(
     rcpts: Sequence[RcptLine],
     content: bytes,
     timeouts: Timeouts,
+    *,
+    lmtp: bool = False,
 ) -> TxResult:
     """MAIL, RCPT..., DATA, content. Raises Broken when the connection fails
-    before the final reply: then nothing counts as delivered."""
+    before the final reply: then nothing counts as delivered. With `lmtp`, each accepted
+    recipient gets its own reply after the final dot (RFC 2033 section 4.2)."""
     conn.transactions += 1
     dsn = conn.caps.dsn
     mail = mail_command(sender, options)
@@ -75,7 +78,7 @@ async def transaction(
         if not any(r.is_positive for r in replies):
             return TxResult(None, {r.index: rep for r, rep in zip(rcpts, replies, strict=True)})
         data_reply = await conn.command("DATA", timeouts.data)
-    return await _finish(conn, rcpts, mail_reply, replies, data_reply, content, timeouts)
+    return await _finish(conn, rcpts, mail_reply, replies, data_reply, content, timeouts, lmtp)
 
 
 async def _finish(
@@ -86,6 +89,7 @@ async def _finish(
     data_reply: Reply,
     content: bytes,
     timeouts: Timeouts,
+    lmtp: bool,
 ) -> TxResult:
     if not mail_reply.is_positive:
         if data_reply.code == 354:
@@ -101,14 +105,34 @@ async def _finish(
         # RFC 2920 section 3.1: a 354 despite no recipients; end it with nothing in it.
         await _send_content(conn, b"", timeouts)
         return result
-    final = await _send_content(conn, content, timeouts)
-    for index in accepted:
-        result.replies[index] = final
+    if not lmtp:
+        final = await _send_content(conn, content, timeouts)
+        for index in accepted:
+            result.replies[index] = final
+        return result
+    # RFC 2033 section 4.2: one reply per accepted recipient, in the order of the RCPTs.
+    await _write_content(conn, content, timeouts, replies=len(accepted))
+    for number, index in enumerate(accepted):
+        try:
+            result.replies[index] = await conn.read_reply(timeouts.data_end)
+        except Broken as exc:
+            if not number:
+                raise
+            # The replies already read are final; for the rest, nobody knows.
+            for rest in accepted[number:]:
+                result.replies[rest] = exc.reply
+            break
     return result
 
 
-async def _send_content(conn: SmtpConnection, content: bytes, timeouts: Timeouts) -> Reply:
-    data = conn.core.send_message(content)
+async def _write_content(
+    conn: SmtpConnection, content: bytes, timeouts: Timeouts, replies: int = 1
+) -> None:
+    data = conn.core.send_message(content, replies)
     for start in range(0, len(data), _BLOCK):
         await conn.write(data[start : start + _BLOCK], timeouts.data_block)
+
+
+async def _send_content(conn: SmtpConnection, content: bytes, timeouts: Timeouts) -> Reply:
+    await _write_content(conn, content, timeouts)
     return await conn.read_reply(timeouts.data_end)

@@ -6,6 +6,9 @@ answers, in order, so that pipelined commands (RFC 2920) are matched correctly. 
 own the dialogue (which command to send next, what a reply means for delivery): that is
 `posthorn.delivery.remote` and the user agent.
 
+Speaks LMTP (RFC 2033) too: the same commands with LHLO for EHLO, and one reply per
+accepted recipient after the final dot (`send_message(..., replies=n)`).
+
 Also owns the wire form of MAIL and RCPT with their ESMTP parameters (`mail_command`,
 `rcpt_command`: SIZE, BODY, SMTPUTF8, and RFC 3461's RET, ENVID, NOTIFY, ORCPT in xtext)
 and forgetting plaintext buffered before a STARTTLS handshake (`start_tls`).
@@ -136,9 +139,15 @@ class ClientConnection:
         self._expected.append(label or command.split(" ", 1)[0].upper())
         return command.encode("utf-8") + b"\r\n"
 
-    def send_message(self, message: bytes) -> bytes:
-        """Encode the content that follows a 354: dot-stuffed, CRLF.CRLF at the end."""
-        self._expected.append("end-of-data")
+    def send_message(self, message: bytes, replies: int = 1) -> bytes:
+        """Encode the content that follows a 354: dot-stuffed, CRLF.CRLF at the end.
+
+        `replies`: how many replies the final dot earns; one in SMTP, one per accepted
+        recipient in LMTP (RFC 2033 section 4.2).
+        """
+        if replies < 1:
+            raise RuntimeError("the final dot earns at least one reply")
+        self._expected.extend(["end-of-data"] * replies)
         return dot_stuff(message)
 
     def send_chunk(self, data: bytes, *, last: bool) -> bytes:

@@ -18,15 +18,18 @@ from pathlib import Path
 from posthorn import log
 from posthorn.config import Config
 from posthorn.control import ControlServer
+from posthorn.delivery.file import FileDelivery
 from posthorn.delivery.local import LocalDelivery
+from posthorn.delivery.pipe import PipeDelivery
 from posthorn.intake import Intake
-from posthorn.queue.runner import Runner
+from posthorn.queue.runner import Runner, Transport
 from posthorn.queue.schedule import PROFILES
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueStore
 from posthorn.receive.listener import Listener
 from posthorn.receive.session import SessionContext
-from posthorn.routing.router import Mailbox, Router
+from posthorn.routing.expand import Expander
+from posthorn.routing.router import File, Mailbox, Mbox, Pipe, Router
 from posthorn.smtp.extensions import Capabilities
 
 __all__ = ["Mta", "build", "capabilities", "open_store", "serve"]
@@ -68,12 +71,20 @@ class Mta:
 def build(config: Config) -> Mta:
     hostname = config.server.hostname
     store = open_store(config)
-    router = Router(config.local)
-    local = LocalDelivery(config.local.maildir, config.server.data_dir, hostname)
+    router = Router(config.local, config.aliases, data_dir=config.server.data_dir)
+    local = LocalDelivery(
+        config.local.maildir, config.server.data_dir, hostname, config.local.mbox
+    )
+    transports: dict[type, Transport] = {
+        Mailbox: local,
+        Mbox: local,
+        File: FileDelivery(router.accounts),
+        Pipe: PipeDelivery(config.aliases.pipe_timeout, router.accounts),
+    }
     runner = Runner(
         store,
         router,
-        {Mailbox: local},
+        transports,
         PROFILES[config.queue.retry],
         owner=hostname,
         lease=config.queue.lease,
@@ -86,6 +97,7 @@ def build(config: Config) -> Mta:
         max_received=config.smtp.max_received_headers,
         hold=config.server.hold,
         on_commit=runner.wake,
+        expander=Expander(router),
     )
     ctx = SessionContext(
         config=config,

@@ -4,6 +4,7 @@ from posthorn.config.loader import ConfigError, load_text
 from posthorn.config.render import render
 from posthorn.config.resolve import default_data_dir, load, resolve
 from posthorn.config.schema import (
+    AliasesConfig,
     Config,
     DnsConfig,
     LocalConfig,
@@ -12,9 +13,11 @@ from posthorn.config.schema import (
     RelayConfig,
     ServerConfig,
     SmtpConfig,
+    VerifyConfig,
 )
 
 __all__ = [
+    "AliasesConfig",
     "Config",
     "ConfigError",
     "DnsConfig",
@@ -24,6 +27,7 @@ __all__ = [
     "RelayConfig",
     "ServerConfig",
     "SmtpConfig",
+    "VerifyConfig",
     "default_data_dir",
     "load",
     "load_text",

@@ -19,6 +19,8 @@ import contextlib
 import os
 import shlex
 import signal
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,25 +95,6 @@ def _environment(
     }
 
 
-async def _read_limited(stream: asyncio.StreamReader) -> bytes:
-    """Keep the first few KiB of output; drain the rest so the command never blocks."""
-    kept = b""
-    while chunk := await stream.read(65536):
-        if len(kept) < _OUTPUT_LIMIT:
-            kept += chunk[: _OUTPUT_LIMIT - len(kept)]
-    return kept
-
-
-async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
-    # A command may exit without reading all of its input: that is its business.
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        stdin.write(data)
-        await stdin.drain()
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        stdin.close()
-        await stdin.wait_closed()
-
-
 class PipeDelivery:
     def __init__(self, timeout: float = 300.0, accounts: Accounts | None = None) -> None:
         self.timeout = timeout
@@ -139,46 +122,48 @@ class PipeDelivery:
         except LookupError as exc:
             return Deferred(Reply(451, "4.3.5", (f"cannot run command: {exc}",)), relay)
         data = eol.to_lf(delivery_headers(message, rcpt) + content)
+        env = _environment(message, rcpt, creds)
         try:
-            return await self._run(route, creds, _environment(message, rcpt, creds), data, relay)
+            return await asyncio.to_thread(self._run, route, creds, env, data, relay)
         except OSError as exc:
             # The program is missing or not executable for that user: a configuration
             # error that a retry will not fix.
             text = f"cannot run {route.command!r}: {exc.strerror or exc}"
             return Failed(Reply(554, "5.3.0", (text,)), relay)
 
-    async def _run(
+    def _run(
         self, route: Pipe, creds: Credentials, env: dict[str, str], data: bytes, relay: str
     ) -> Outcome:
+        """Run the command to completion (blocking: called on a worker thread). The
+        stdlib's subprocess, not the event loop's, because it can switch user."""
         switch: dict[str, Any] = {}
         if must_switch(creds):
             switch = {"user": creds.uid, "group": creds.gid, "extra_groups": list(creds.groups)}
-        cwd = creds.home if await asyncio.to_thread(os.path.isdir, creds.home) else "/"
-        proc = await asyncio.create_subprocess_exec(
-            *shlex.split(route.command),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,  # its own process group, so a timeout kills it all
-            umask=0o077,
-            **switch,
-        )
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        reader = asyncio.ensure_future(_read_limited(proc.stdout))
-        try:
-            async with asyncio.timeout(self.timeout):
-                await _feed(proc.stdin, data)
-                status = await proc.wait()
-                output = await reader
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-            reader.cancel()
-            _log.warning("command %r timed out after %.0fs", route.command, self.timeout)
-            text = f"command timed out after {self.timeout:g}s"
-            return Deferred(Reply(451, "4.3.0", (text,)), relay)
-        return outcome_of_exit(status, output, relay)
+        cwd = creds.home if os.path.isdir(creds.home) else "/"
+        with tempfile.TemporaryFile() as output:
+            proc = subprocess.Popen(
+                shlex.split(route.command),
+                stdin=subprocess.PIPE,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,  # its own process group, so a timeout kills it all
+                umask=0o077,
+                **switch,
+            )
+            try:
+                # A command may exit without reading all its input: that is its business.
+                with contextlib.suppress(BrokenPipeError):
+                    proc.communicate(data, timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                _log.warning("command %r timed out after %gs", route.command, self.timeout)
+                text = f"command timed out after {self.timeout:g}s"
+                return Deferred(Reply(451, "4.3.0", (text,)), relay)
+            status = proc.wait()
+            output.seek(0)
+            said = output.read(_OUTPUT_LIMIT)
+        return outcome_of_exit(status, said, relay)

@@ -183,16 +183,20 @@ class _Walk:
                 copy = Address(target.user, owner.domain)
                 # `\user`: that user's mailbox as it is; aliases and forwards not applied.
                 self.emit(copy, outer if _key(copy) == _key(owner) else inner)
-            elif isinstance(target, FileTarget):
-                allowed = self.policy.allow_files
-                self.emit(owner, inner, File(target.path, inner.user) if allowed else _off("file"))
-            elif isinstance(target, PipeTarget):
-                allowed = self.policy.allow_pipes
-                route = Pipe(target.command, inner.user) if allowed else _off("pipe")
-                self.emit(owner, inner, route)
+            elif isinstance(target, FileTarget | PipeTarget):
+                # The alias's own delivery (as its mailbox would be): its Delivered-To is
+                # added by the delivery agent, not as a forwarding step.
+                self.emit(
+                    owner, dataclasses.replace(inner, chain=outer.chain), self.fixed(target, inner)
+                )
             else:
                 count += self.include(owner, target, inner, outer) - 1
         return count
+
+    def fixed(self, target: FileTarget | PipeTarget, inner: _Path) -> FixedRoute:
+        if isinstance(target, FileTarget):
+            return File(target.path, inner.user) if self.policy.allow_files else _off("file")
+        return Pipe(target.command, inner.user) if self.policy.allow_pipes else _off("pipe")
 
     def target_address(self, owner: Address, text: str, inner: _Path, outer: _Path) -> None:
         try:

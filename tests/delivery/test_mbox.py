@@ -36,9 +36,7 @@ def test_mboxrd_quoting(line: bytes, stored: bytes) -> None:
 
 def test_entry_has_separator_with_envelope_sender_and_date() -> None:
     item = mbox.entry(Address("ann", "example.org"), WHEN, b"Subject: x\n\nno newline")
-    assert item == (
-        b"From ann@example.org Mon Jul 19 19:47:34 1993\nSubject: x\n\nno newline\n\n"
-    )
+    assert item == (b"From ann@example.org Mon Jul 19 19:47:34 1993\nSubject: x\n\nno newline\n\n")
     assert mbox.from_line(None, WHEN).startswith(b"From MAILER-DAEMON Mon Jul 19 ")
 
 
@@ -158,6 +156,6 @@ def test_symlinked_mailbox_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     target.write_bytes(b"")
     os.symlink(target, tmp_path / "mbox")
-    with pytest.raises(OSError, match="ELOOP|symbolic|Too many levels"):
+    with pytest.raises(OSError, match=r"symbolic links|Too many levels"):
         mbox.append(tmp_path / "mbox", mbox.entry(None, WHEN, b"Subject: a\n\nb\n"))
     assert target.read_bytes() == b""

@@ -116,8 +116,9 @@ def test_remote_member_is_queued_with_owner_sender_and_delivered_to(mx: Server) 
 
 def test_changes_are_picked_up_without_restart(mx: Server, tmp_path: Path) -> None:
     with mx.smtp() as client:
-        code, _ = client.rcpt("newlist@mx.test") if client.ehlo() and client.mail("a@b.c") else (0, b"")
-        assert code == 550
+        client.ehlo()
+        client.mail("ann@example.org")
+        assert client.rcpt("newlist@mx.test")[0] == 550
     aliases = tmp_path / "aliases"
     aliases.write_text(aliases.read_text() + "newlist: dave, carol\n")
     send(mx, ["newlist@mx.test"], "new")
@@ -132,10 +133,10 @@ def test_file_target_appends_to_mbox_as_unprivileged_user(mx: Server, shared: Pa
     wait_for(lambda: box.exists() and box.read_bytes().count(b"\nFrom ") == 1, what="2 in mbox")
     wait_log(mx, "status=sent (250 2.0.0 delivered to file")
     assert box.stat().st_uid == expected_owner()
-    messages = list(mailbox.mbox(box))
-    assert [m["Subject"] for m in messages] == ["first", "second"]
-    assert messages[0].get_from().startswith("ann@example.org ")
-    assert b">From the body" in messages[0].as_bytes()
+    messages = {m["Subject"]: m for m in mailbox.mbox(box)}  # delivered concurrently
+    assert sorted(messages) == ["first", "second"]
+    assert messages["first"].get_from().startswith("ann@example.org ")
+    assert b"\n>From the body\n" in messages["first"].as_bytes()
 
 
 def test_pipe_target_runs_command_without_shell_as_unprivileged_user(
@@ -151,7 +152,9 @@ def test_pipe_target_runs_command_without_shell_as_unprivileged_user(
     wait_log(mx, "status=sent (250 2.0.0 delivered to command)")
 
 
-def test_pipes_refused_unless_config_allows(tmp_path: Path, make_server: Callable[..., Server]) -> None:
+def test_pipes_refused_unless_config_allows(
+    tmp_path: Path, make_server: Callable[..., Server]
+) -> None:
     aliases = tmp_path / "aliases"
     aliases.write_text('run: "|/bin/true"\nmixed: "|/bin/true", alice\n')
     server = make_server(f'[aliases]\nfile = "{aliases}"\n', name="nopipes")

@@ -60,7 +60,8 @@ def test_forward_loop_between_users_is_refused(make_server: Callable[..., Server
     server.wait_delivered("echo")
     log = wait_log(server, "status=bounced (554 5.4.6 <ping@mx.test>: alias or forward loop)")
     assert "to=<ping@mx.test>" in log
-    assert server.delivered("ping") == [] and server.delivered("pong") == []
+    assert server.delivered("ping") == []
+    assert server.delivered("pong") == []
 
 
 def test_unsafe_forward_file_is_ignored(make_server: Callable[..., Server]) -> None:

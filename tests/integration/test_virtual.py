@@ -68,7 +68,9 @@ def test_catch_all_takes_unknown_names(mx: Server) -> None:
     ]
 
 
-@pytest.mark.parametrize(("delimiter", "address"), [("+", "alice+tag@mx.test"), ("-", "alice-tag@mx.test")])
+@pytest.mark.parametrize(
+    ("delimiter", "address"), [("+", "alice+tag@mx.test"), ("-", "alice-tag@mx.test")]
+)
 def test_extension_delimiter_is_configurable(
     make_server: Callable[..., Server], delimiter: str, address: str
 ) -> None:

@@ -141,8 +141,12 @@ class _Walk:
         alias = self.dir.alias_for(address)
         mailbox = None if alias is not None else self.dir.mailbox_of(address)
         forward = self.dir.forward_for(mailbox) if mailbox is not None else None
-        if alias is None and forward is None:
-            self.emit(address, path)
+        if alias is not None:
+            targets = alias.targets
+        elif forward is not None:
+            targets = forward.targets
+        else:
+            self.emit(address, path)  # a mailbox, or unknown (refused at delivery)
             return
         key = _key(address)
         if key in self.delivered:
@@ -166,7 +170,6 @@ class _Walk:
             chain=(*path.chain, address),
             user=forward.owner if forward is not None else self.policy.user,
         )
-        targets = alias.targets if alias is not None else forward.targets  # type: ignore[union-attr]
         if self.targets(address, targets, inner, path) == 0:
             self.emit(address, path, Refused(Reply(550, "5.1.1", (f"<{address}>: empty list",))))
 

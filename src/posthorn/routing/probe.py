@@ -139,7 +139,7 @@ def expand(router: Router, argument: str) -> Reply:
     lines = [
         _member_line(router, f.recipient)
         for f in finals
-        if f.recipient.route is None or not isinstance(f.recipient.route, Refused)
+        if not isinstance(f.recipient.route, Refused)
     ]
     if not lines:
         return Reply(550, "5.4.6", (f"{parsed}... expands to no deliverable address",))

@@ -79,7 +79,9 @@ def build(config: Config) -> Mta:
         Mailbox: local,
         Mbox: local,
         File: FileDelivery(router.accounts),
-        Pipe: PipeDelivery(config.aliases.pipe_timeout, router.accounts),
+        Pipe: PipeDelivery(
+            config.aliases.pipe_timeout, router.accounts, config.local.extension_delimiter
+        ),
     }
     runner = Runner(
         store,

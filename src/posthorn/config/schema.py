@@ -140,6 +140,15 @@ class LocalConfig:
         _choice("local", "mailbox_format", self.mailbox_format, formats)
         for user, fmt in self.mailbox_formats.items():
             _choice("local", f"mailbox_formats.{user}", fmt, formats)
+        virtual = {d.lower().rstrip(".") for d in self.virtual_domains}
+        both = virtual & {d.lower().rstrip(".") for d in self.domains}
+        if both:
+            raise ValueError(
+                f"local: {', '.join(sorted(both))} in both domains and virtual_domains"
+            )
+        for user in self.users:
+            if "@" in user and user.rpartition("@")[2].lower() not in virtual:
+                raise ValueError(f"local.users: {user!r} is not in one of local.virtual_domains")
         delimiter = self.extension_delimiter
         if len(delimiter) > 1 or (delimiter and delimiter in '@."\\ '):
             raise ValueError(

@@ -75,10 +75,11 @@ def outcome_of_exit(status: int, output: bytes, relay: str) -> Outcome:
 
 
 def _environment(
-    message: QueuedMessage, rcpt: RecipientStatus, creds: Credentials
+    message: QueuedMessage, rcpt: RecipientStatus, creds: Credentials, delimiter: str
 ) -> dict[str, str]:
     address = rcpt.recipient.address
-    local, _, extension = address.local.partition("+")
+    # Postfix's names: EXTENSION is what follows the delimiter in the local part.
+    local, _, extension = address.local.partition(delimiter) if delimiter else ("", "", "")
     orcpt = rcpt.recipient.orcpt or ""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -96,9 +97,12 @@ def _environment(
 
 
 class PipeDelivery:
-    def __init__(self, timeout: float = 300.0, accounts: Accounts | None = None) -> None:
+    def __init__(
+        self, timeout: float = 300.0, accounts: Accounts | None = None, delimiter: str = "+"
+    ) -> None:
         self.timeout = timeout
         self.accounts = accounts
+        self.delimiter = delimiter
 
     async def deliver(
         self,
@@ -122,7 +126,7 @@ class PipeDelivery:
         except LookupError as exc:
             return Deferred(Reply(451, "4.3.5", (f"cannot run command: {exc}",)), relay)
         data = eol.to_lf(delivery_headers(message, rcpt) + content)
-        env = _environment(message, rcpt, creds)
+        env = _environment(message, rcpt, creds, self.delimiter)
         try:
             return await asyncio.to_thread(self._run, route, creds, env, data, relay)
         except OSError as exc:

@@ -9,8 +9,7 @@ that `expand.py` walks), `route()` for the queue runner and the replies to RCPT,
 and EXPN (the last two composed in `probe.py`). Does not own relay permission for
 non-local domains (the session's policy), alias expansion (`expand.py`) or delivery.
 
-Raises nothing at run time; `ValueError` at construction for a config that contradicts
-itself.
+Raises nothing.
 """
 
 from __future__ import annotations
@@ -70,9 +69,6 @@ class Router:
         self.accounts = Accounts(local.passwd) if local.system_users else None
         self.alias_file = AliasFile(self.policy.file)
         self.forwards = ForwardFiles(data_dir, self.policy.user, self.policy.forward_files)
-        for user in self.virtual_users:
-            if user.rpartition("@")[2] not in self.virtual_domains:
-                raise ValueError(f"local.users: {user!r} is not in a virtual domain")
 
     # -- the directory of addresses ----------------------------------------------------
 

@@ -40,7 +40,7 @@ def test_global_mbox_format_read_by_mailbox_and_mutt(
     assert server.delivered("bob") == []  # no Maildir
 
     out = tmp_path / "mutt-copy"
-    screen = mutt.copy_all(path, out)
+    screen = mutt.copy_all(path, out, expected=4)
     copied = [
         email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
         for p in sorted(out.glob("*/*"))

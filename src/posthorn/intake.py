@@ -140,8 +140,11 @@ class Intake:
         failure = await self._commit(messages)
         if failure is not None:
             return failure
-        for message in messages:
+        for message, copy in zip(messages, copies, strict=True):
             env = message.envelope
+            if copy.chain:
+                via = ", ".join(f"<{a}>" for a in copy.chain)
+                _log.info("%s: expanded from %s", message.qid, via)
             _log.info(
                 "%s: from=<%s>, size=%d, nrcpt=%d (%s)",
                 message.qid,

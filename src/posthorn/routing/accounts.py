@@ -62,6 +62,14 @@ class Accounts:
             return self._system(name)
         return self._file().get(name)
 
+    def by_uid(self, uid: int) -> Account | None:
+        if self.path is None:
+            try:
+                return self._of(pwd.getpwuid(uid))
+            except KeyError:
+                return None
+        return next((a for a in self._file().values() if a.uid == uid), None)
+
     def all(self) -> list[Account]:
         """Every account (for full-name searches); the system database is enumerated."""
         if self.path is None:

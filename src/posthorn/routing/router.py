@@ -29,8 +29,7 @@ from posthorn.routing.aliases import (
     Target,
     alias_key,
 )
-from posthorn.routing.forward import Forward, ForwardFiles
-from posthorn.routing.forward import parse_forward as parse_include
+from posthorn.routing.forward import Forward, ForwardFiles, parse_forward
 from posthorn.routing.routes import File, Mailbox, Mbox, Pipe, Refused, Remote, Route
 from posthorn.smtp.reply import Reply
 
@@ -40,6 +39,7 @@ __all__ = ["File", "Mailbox", "Mbox", "Pipe", "Refused", "Remote", "Route", "Rou
 # local part (`../../etc`, `a/b`, a quoted string) can reach outside the mail directory.
 _USER = re.compile(r"[a-z0-9_][a-z0-9._+-]{0,63}\Z")
 _MAX_INCLUDE = 1024 * 1024
+_SYSTEM = Accounts("")
 
 
 def _valid_user(name: str) -> bool:
@@ -180,11 +180,11 @@ class Router:
         with open(path, "rb") as file:
             owner_uid = os.fstat(file.fileno()).st_uid
             text = file.read(_MAX_INCLUDE).decode("utf-8", "replace")
-        targets, _ = parse_include(text)
-        owner = None
-        if owner_uid != 0 and self.accounts is not None:
-            owner = next((a.name for a in self.accounts.all() if a.uid == owner_uid), None)
-        return targets, owner
+        targets, _ = parse_forward(text)  # include files share the forward-file grammar
+        if owner_uid == 0:
+            return targets, None
+        account = (self.accounts or _SYSTEM).by_uid(owner_uid) or _SYSTEM.by_uid(owner_uid)
+        return targets, None if account is None else account.name
 
     # -- routes and replies ------------------------------------------------------------
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import fcntl
 import mailbox
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from posthorn.address import Address
 from posthorn.delivery import mbox
@@ -159,3 +162,16 @@ def test_symlinked_mailbox_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OSError, match=r"symbolic links|Too many levels"):
         mbox.append(tmp_path / "mbox", mbox.entry(None, WHEN, b"Subject: a\n\nb\n"))
     assert target.read_bytes() == b""
+
+
+_LINES = st.lists(st.sampled_from(["From x", ">From y", ">>From z", "From", "x From y", ""]))
+
+
+@given(_LINES)
+def test_quoting_is_reversible_and_leaves_no_separator(lines: list[str]) -> None:
+    body = "".join(f"{line}\n" for line in lines).encode()
+    quoted = mbox.quote(body)
+    assert not any(line.startswith(b"From ") for line in quoted.split(b"\n"))
+    # mboxrd readers take one '>' off every line that matches ^>+From .
+    restored = re.sub(rb"^>(>*From )", rb"\1", quoted, flags=re.MULTILINE)
+    assert restored == body

@@ -18,19 +18,22 @@ from pathlib import Path
 from posthorn import dns, log
 from posthorn.config import Config
 from posthorn.control import ControlServer
+from posthorn.delivery.file import FileDelivery
 from posthorn.delivery.local import LocalDelivery
+from posthorn.delivery.pipe import PipeDelivery
 from posthorn.delivery.remote import RemoteDelivery
 from posthorn.intake import Intake
 from posthorn.queue import schedule
 from posthorn.queue.bouncer import Bouncer
 from posthorn.queue.flush import Etrn
-from posthorn.queue.runner import Runner
+from posthorn.queue.runner import Runner, Transport
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueStore
 from posthorn.receive.listener import Listener
 from posthorn.receive.session import SessionContext
+from posthorn.routing.expand import Expander
 from posthorn.routing.nexthop import TransportTable
-from posthorn.routing.router import Mailbox, Remote, Router
+from posthorn.routing.router import File, Mailbox, Mbox, Pipe, Remote, Router
 from posthorn.smtp.extensions import Capabilities
 
 __all__ = ["Mta", "build", "capabilities", "open_store", "serve"]
@@ -74,14 +77,25 @@ class Mta:
 def build(config: Config) -> Mta:
     hostname = config.server.hostname
     store = open_store(config)
-    router = Router(config.local)
-    local = LocalDelivery(config.local.maildir, config.server.data_dir, hostname)
+    router = Router(config.local, config.aliases, data_dir=config.server.data_dir)
+    local = LocalDelivery(
+        config.local.maildir, config.server.data_dir, hostname, config.local.mbox
+    )
     remote = RemoteDelivery(
         config.smtp_client,
         dns.MxResolver(dns.make_resolver(config.dns)),
         TransportTable(config.routes),
         hostname=hostname,
     )
+    transports: dict[type, Transport] = {
+        Mailbox: local,
+        Mbox: local,
+        Remote: remote,
+        File: FileDelivery(router.accounts),
+        Pipe: PipeDelivery(
+            config.aliases.pipe_timeout, router.accounts, config.local.extension_delimiter
+        ),
+    }
     queue = config.queue
     policy = schedule.policy_from(
         queue.retry, queue.retry_delays, queue.max_queue_lifetime, queue.delay_warning
@@ -93,11 +107,12 @@ def build(config: Config) -> Mta:
         max_received=config.smtp.max_received_headers,
         hold=config.server.hold,
         on_commit=lambda qid: runner.wake(qid),
+        expander=Expander(router),
     )
     runner = Runner(
         store,
         router,
-        {Mailbox: local, Remote: remote},
+        transports,
         policy,
         owner=hostname,
         lease=queue.lease,

@@ -4,6 +4,7 @@ from posthorn.config.loader import ConfigError, load_text
 from posthorn.config.render import render
 from posthorn.config.resolve import default_data_dir, load, resolve
 from posthorn.config.schema import (
+    AliasesConfig,
     Config,
     DnsConfig,
     LocalConfig,
@@ -13,9 +14,11 @@ from posthorn.config.schema import (
     ServerConfig,
     SmtpClientConfig,
     SmtpConfig,
+    VerifyConfig,
 )
 
 __all__ = [
+    "AliasesConfig",
     "Config",
     "ConfigError",
     "DnsConfig",
@@ -26,6 +29,7 @@ __all__ = [
     "ServerConfig",
     "SmtpClientConfig",
     "SmtpConfig",
+    "VerifyConfig",
     "default_data_dir",
     "load",
     "load_text",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "AliasesConfig",
     "Config",
     "DnsConfig",
     "LocalConfig",
@@ -21,6 +22,7 @@ __all__ = [
     "ServerConfig",
     "SmtpClientConfig",
     "SmtpConfig",
+    "VerifyConfig",
     "setting",
 ]
 
@@ -108,6 +110,51 @@ class LocalConfig:
     maildir: str = setting(
         "{data_dir}/mail/{user}/Maildir", "Maildir path; {data_dir} and {user} are replaced."
     )
+    virtual_domains: tuple[str, ...] = setting(
+        (), "Domains with users of their own, listed in `users` as name@domain."
+    )
+    catch_all: dict[str, str] = setting(
+        {}, "Per domain, the user that gets mail for unknown names: { 'example.net' = 'info' }."
+    )
+    extension_delimiter: str = setting(
+        "+", "Address extensions: user+tag@domain is delivered to user; '' = none."
+    )
+    mailbox_format: str = setting("maildir", "Mailbox format of local users: maildir or mbox.")
+    mailbox_formats: dict[str, str] = setting(
+        {}, "Per-user mailbox format overriding the default: { 'carol' = 'mbox' }."
+    )
+    mbox: str = setting(
+        "{data_dir}/mail/{user}/mbox", "mbox path; {data_dir} and {user} are replaced."
+    )
+    full_names: dict[str, str] = setting(
+        {}, "Full names shown by VRFY and EXPN: { 'alice' = 'Alice Liddell' }."
+    )
+    system_users: bool = setting(
+        False, "This machine's accounts are users of the local domains (~/.forward, GECOS)."
+    )
+    passwd: str = setting(
+        "", "Account database for system_users: '' = the system's (NSS), or a passwd file."
+    )
+
+    def __post_init__(self) -> None:
+        formats = ("maildir", "mbox")
+        _choice("local", "mailbox_format", self.mailbox_format, formats)
+        for user, fmt in self.mailbox_formats.items():
+            _choice("local", f"mailbox_formats.{user}", fmt, formats)
+        virtual = {d.lower().rstrip(".") for d in self.virtual_domains}
+        both = virtual & {d.lower().rstrip(".") for d in self.domains}
+        if both:
+            raise ValueError(
+                f"local: {', '.join(sorted(both))} in both domains and virtual_domains"
+            )
+        for user in self.users:
+            if "@" in user and user.rpartition("@")[2].lower() not in virtual:
+                raise ValueError(f"local.users: {user!r} is not in one of local.virtual_domains")
+        delimiter = self.extension_delimiter
+        if len(delimiter) > 1 or (delimiter and delimiter in '@."\\ '):
+            raise ValueError(
+                f'local.extension_delimiter: one character (not @ . " \\); got {delimiter!r}'
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +232,11 @@ class SmtpClientConfig:
         "opportunistic",
         "STARTTLS toward peers: none, opportunistic, required, or verify (certificate checked).",
     )
-    tls_policy: dict[str, str] = setting(  # noqa: RUF009 (setting() makes a default_factory)
+    tls_policy: dict[str, str] = setting(
         {}, "Per-destination TLS policy: domain or relay host -> none|opportunistic|..."
     )
     tls_ca_file: str = setting("", "CA bundle for 'verify'; '' = the system's trust store.")
-    credentials: dict[str, str] = setting(  # noqa: RUF009 (as above)
+    credentials: dict[str, str] = setting(
         {}, "AUTH toward relay hosts: host (as in [routes]) -> 'user:password'."
     )
     auth_without_tls: bool = setting(False, "Send AUTH credentials over a connection without TLS.")
@@ -244,6 +291,49 @@ def _check_routes(routes: dict[str, str]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class AliasesConfig:
+    file: str = setting(
+        "", "Aliases file (sendmail/Postfix format); '' = none. Re-read when it changes."
+    )
+    allow_pipes: bool = setting(
+        False, "Allow '|command' targets in aliases, :include: and forward files."
+    )
+    allow_files: bool = setting(
+        False, "Allow '/path' (mbox file) targets in aliases, :include: and forward files."
+    )
+    max_depth: int = setting(
+        20, "Nesting limit of aliases, includes and forwards; deeper fails (554 5.4.6)."
+    )
+    forward_files: bool = setting(
+        True, "Honour forward files: ~/.forward (system users) or {data_dir}/mail/USER/forward."
+    )
+    user: str = setting(
+        "nobody", "Account whose privileges alias pipes and files use when running as root."
+    )
+    pipe_timeout: float = setting(
+        300.0, "Seconds a pipe command may run; then it is killed and delivery deferred."
+    )
+
+    def __post_init__(self) -> None:
+        _positive("aliases", "max_depth", self.max_depth)
+        _positive("aliases", "pipe_timeout", self.pipe_timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyConfig:
+    vrfy: str = setting(
+        "trusted", "VRFY: on, off (252 to all) or trusted (trusted networks and AUTH only)."
+    )
+    expn: str = setting(
+        "trusted", "EXPN: on, off (252 to all) or trusted (trusted networks and AUTH only)."
+    )
+
+    def __post_init__(self) -> None:
+        _choice("verify", "vrfy", self.vrfy, ("on", "off", "trusted"))
+        _choice("verify", "expn", self.expn, ("on", "off", "trusted"))
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -258,6 +348,9 @@ class Config:
         default_factory=dict,
         metadata={"doc": 'Transport table: domain or "*" -> "smtp:[host]:port" (no MX lookup)'},
     )
+
+    aliases: AliasesConfig = field(default_factory=AliasesConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
 
     def __post_init__(self) -> None:
         _check_routes(self.routes)

@@ -197,10 +197,19 @@ class Session:
     async def _help(self, event: ev.Help) -> Reply:
         return Reply(214, "2.0.0", _HELP)
 
+    def _may_probe(self, mode: str) -> bool:
+        """VRFY/EXPN policy: they reveal who is here, so config may limit or disable them."""
+        return mode == "on" or (mode == "trusted" and self._may_relay())
+
     async def _vrfy(self, event: ev.Vrfy) -> Reply:
-        return self.ctx.router.verify(event.argument)
+        if not self._may_probe(self.ctx.config.verify.vrfy):
+            # RFC 5321 section 7.3: a disabled VRFY answers 252, never 250 or 550.
+            return Reply(252, "2.0.0", ("Cannot VRFY user, but will attempt delivery",))
+        return self.ctx.router.verify(event.argument, may_relay=self._may_relay())
 
     async def _expn(self, event: ev.Expn) -> Reply:
+        if not self._may_probe(self.ctx.config.verify.expn):
+            return Reply(252, "2.0.0", ("Cannot EXPN, but will attempt delivery",))
         return self.ctx.router.expand(event.argument)
 
     async def _turn(self, event: ev.Turn) -> Reply:

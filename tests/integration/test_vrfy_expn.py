@@ -73,6 +73,7 @@ def test_expn_lists_one_member_per_line_and_vrfy_does_not_expand(mx: Server) -> 
         S: 250-mx.test Hello client.test [127.0.0.1], pleased to meet you
         S: 250-PIPELINING
         S: 250-SIZE 36700160
+        S: 250-ETRN
         S: 250-ENHANCEDSTATUSCODES
         S: 250-8BITMIME
         S: 250-DSN

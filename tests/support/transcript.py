@@ -1,27 +1,52 @@
 """Play an SMTP transcript (`C:` lines sent, `S:` lines expected) against a real server.
 
 The format of the seed lecture and of RFC 5321's examples: one line per protocol line,
-`S:` what the server must send, word for word, `C:` what the client sends.
+`S:` what the server must send, word for word (`{*}` matches any text), `C:` what the
+client sends. Consecutive `C:` lines go out together, as a pipelining client sends them;
+consecutive `S:` lines form one reply. Lines starting with `#` are comments.
 """
 
 from __future__ import annotations
 
-import socket
+import re
 import textwrap
 
+from support.raw import RawClient
 from support.server import Server
 
 
-def play(server: Server, transcript: str, timeout: float = 10.0) -> None:
-    lines = [line for line in textwrap.dedent(transcript).strip().splitlines() if line.strip()]
-    with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
-        reader = sock.makefile("rb")
-        for number, line in enumerate(lines, 1):
-            who, _, text = line.partition(": ")
-            if who == "C":
-                sock.sendall(text.encode() + b"\r\n")
-            elif who == "S":
-                got = reader.readline().decode("utf-8", "replace").rstrip("\r\n")
-                assert got == text, f"line {number}: expected {text!r}, got {got!r}"
-            else:
-                raise ValueError(f"line {number}: not a transcript line: {line!r}")
+def _pattern(lines: list[str]) -> re.Pattern[str]:
+    escaped = (re.escape(line).replace(r"\{\*\}", ".*") for line in lines)
+    return re.compile("\n".join(escaped) + r"\Z")
+
+
+def play(server: Server, transcript: str) -> None:
+    client = RawClient(server.host, server.port)
+    pending = b""
+    expected: list[str] = []
+
+    def check() -> None:
+        nonlocal pending
+        if pending:
+            client.send(pending)
+            pending = b""
+        got = client.reply()
+        assert _pattern(expected).match(got), f"expected {expected}, got {got!r}"
+        expected.clear()
+
+    for raw in textwrap.dedent(transcript).strip().splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        kind, _, text = raw.partition(":")
+        text = text[1:] if text.startswith(" ") else text
+        if kind == "C":
+            if expected:
+                check()
+            pending += text.encode() + b"\r\n"
+        elif kind == "S":
+            expected.append(text)
+            if re.match(r"\d{3}( |$)", text):
+                check()
+        else:
+            raise AssertionError(f"not a transcript line: {raw!r}")
+    client.close()

@@ -2,7 +2,8 @@
 
 Owns: what happens between "the message is complete" and "250 queued": the hop-count
 check (RFC 5321 section 6.3), the queue id, trace headers prepended as bytes (Received,
-and Message-ID and Date when missing), recipient rewriting (`<Postmaster>` to the
+and Message-ID and Date when missing), the DKIM signature when the caller asks for one
+and a signer is configured (`mailauth/signing.py`), recipient rewriting (`<Postmaster>` to the
 primary domain, alias expansion when routing provides it), the durable commit, and
 waking the runner. Callers: the SMTP session, local submission, bounces.
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from posthorn import log
 from posthorn.address import Address
@@ -39,6 +40,7 @@ class Intake:
         hold: bool = False,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[str], None] = lambda qid: None,
+        signer: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         self.store = store
         self.hostname = hostname
@@ -47,6 +49,7 @@ class Intake:
         self.hold = hold
         self.clock = clock
         self.on_commit = on_commit
+        self.signer = signer
 
     def _recipients(self, recipients: tuple[Recipient, ...]) -> tuple[Recipient, ...]:
         # RFC 5321 section 4.1.1.3: <Postmaster> means the postmaster of this host.
@@ -81,9 +84,19 @@ class Intake:
         return prefix
 
     async def submit(
-        self, envelope: Envelope, content: bytes, *, tls: str = "", hold: bool | None = None
+        self,
+        envelope: Envelope,
+        content: bytes,
+        *,
+        tls: str = "",
+        hold: bool | None = None,
+        sign: bool = False,
     ) -> Reply:
-        """Queue a message; the reply says whether it is now safe on disk."""
+        """Queue a message; the reply says whether it is now safe on disk.
+
+        `sign`: the sender is ours (trusted network or AUTH), so sign it with DKIM when a
+        key for its From domain is configured.
+        """
         if not envelope.recipients:
             return Reply(554, "5.5.1", ("Error: no valid recipients",))
         hops = headers.count_received(headers.header_block(content))
@@ -96,6 +109,9 @@ class Intake:
             envelope, recipients=self._recipients(envelope.recipients), arrival=now
         )
         data = self._trace(envelope, qid, content, now, tls) + content
+        if sign and self.signer is not None:
+            # After the trace headers, so that an added Message-ID and Date are signed.
+            data = await self.signer(data) + data
         held = self.hold if hold is None else hold
         try:
             await self.store.commit(NewMessage(qid, envelope, data, held))

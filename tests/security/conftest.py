@@ -36,11 +36,11 @@ def secure_server(
     """
     started: list[Server] = []
 
-    def make(extra: str = "", *, trusted: str = "[]", name: str = "") -> Server:
+    def make(extra: str = "", *, trusted: str = "[]", auth: str = "", name: str = "") -> Server:
         text = (
             '[server]\nhostname = "mx.test"\n'
             + pki.config()
-            + f'[auth]\npassword_file = "{password_file}"\n'
+            + f'[auth]\npassword_file = "{password_file}"\n{auth}'
             + f"[relay]\ntrusted_networks = {trusted}\n"
             + '[mailauth]\nspf = "none"\ndkim = "none"\ndmarc = "none"\n'
             + extra

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from rawsmtp import Raw
+from support.rawsmtp import Raw
 from support.server import Server
 
 SEQUENCES = [

@@ -28,7 +28,7 @@ class Raw:
         while True:
             lines = self.buffer.split(b"\r\n")
             for i, line in enumerate(lines[:-1]):
-                if len(line) >= 4 and line[3:4] == b" " or len(line) == 3:
+                if (len(line) >= 4 and line[3:4] == b" ") or len(line) == 3:
                     end = sum(len(x) + 2 for x in lines[: i + 1])
                     out, self.buffer = self.buffer[:end], self.buffer[end:]
                     return out

@@ -57,8 +57,15 @@ def verify_dkim(resolver: dns.resolver.Resolver, message: bytes) -> list[DkimRes
         try:
             ok = signer.verify(idx=idx, dnsfunc=dnsfunc)
             result, reason = ("pass", "") if ok else ("fail", "signature did not verify")
-        except lookup.TempFail as exc:
+        except (lookup.TempFail, dkim.DnsTimeoutError) as exc:
             result, reason = "temperror", str(exc)
+        except dkim.KeyFormatError as exc:
+            result, reason = "permerror", str(exc)  # no key, or an unusable one
+        except dkim.ValidationError as exc:
+            # RFC 8601 section 2.7.1: a body that does not match is "fail"; a signature
+            # that cannot be evaluated is "neutral".
+            result = "fail" if "body hash mismatch" in str(exc) else "neutral"
+            reason = str(exc)
         except Exception as exc:
             # A third-party parser over hostile input: whatever it raises (DKIMException,
             # or a bug's IndexError) makes this signature unusable, not the session.

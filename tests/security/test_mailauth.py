@@ -56,7 +56,8 @@ def dns(dkim_key: tuple[Path, str]) -> Iterator[DnsServer]:
 def checking_server(make_server: Callable[..., Server], dns: DnsServer) -> Callable[..., Server]:
     def make(spf: str = "tag", dkim_: str = "tag", dmarc: str = "tag", extra: str = "") -> Server:
         return make_server(
-            f'[relay]\ntrusted_networks = []\n[dns]\nnameservers = ["{dns.address}"]\ntimeout = 3\n'
+            "[relay]\ntrusted_networks = []\n"
+            f'[dns]\nnameservers = ["{dns.address}"]\ntimeout = 3\n'
             f'[mailauth]\nspf = "{spf}"\ndkim = "{dkim_}"\ndmarc = "{dmarc}"\n' + extra
         )
 

@@ -26,9 +26,9 @@ from posthorn.envelope import Envelope, Recipient
 from posthorn.intake import Intake
 from posthorn.mailauth.check import InboundChecker
 from posthorn.message import headers
-from posthorn.passwords import PasswordFile, PasswordFileError
-from posthorn.receive.auth import Abort, Challenge, Credentials, SaslExchange, Step
+from posthorn.passwords import PasswordFile
 from posthorn.receive.limits import ClientLimits
+from posthorn.receive.login import Login, LoginResult
 from posthorn.routing import relay
 from posthorn.routing.router import Router
 from posthorn.smtp import events as ev
@@ -87,7 +87,11 @@ class Session:
         self.counts: collections.Counter[str] = collections.Counter()
         self.tx = _Transaction()
         self.trusted = self._is_trusted(client_address)
-        self._sasl: SaslExchange | None = None
+        self._login = (
+            Login(ctx.passwords, ctx.limits, client_address, self.peer, ctx.sleep)
+            if ctx.passwords is not None
+            else None
+        )
         self.caps = self.capabilities()
 
     def _is_trusted(self, address: str) -> bool:
@@ -127,7 +131,8 @@ class Session:
         self.helo = ""
         self.esmtp = False
         self.auth_user = None
-        self._sasl = None
+        if self._login is not None:
+            self._login.reset()
         self.tx = _Transaction()
         self.caps = self.capabilities()
         _log.info("TLS started for %s: %s", self.peer, self.tls)
@@ -329,50 +334,20 @@ class Session:
         return Reply(220, "2.0.0", ("Ready to start TLS",))
 
     async def _auth(self, event: ev.Auth) -> Reply:
-        if event.mechanism not in self.caps.auth:
-            return Reply(504, "5.5.4", ("Error: unsupported authentication mechanism",))
-        if self.ctx.limits is not None and self.ctx.limits.auth_blocked(self.client_address):
-            _log.warning("AUTH throttled for %s", self.peer)
-            return Reply(421, "4.7.0", (f"{self.hostname} Error: too many AUTH failures",))
-        self._sasl = SaslExchange(event.mechanism)
-        return await self._sasl_step(self._sasl.start(event.initial))
+        if self._login is None:
+            return Reply(502, "5.5.1", ("Error: authentication not enabled",))
+        result = await self._login.start(event.mechanism, event.initial, self.caps.auth)
+        return self._logged_in(result)
 
     async def _auth_response(self, event: ev.AuthResponse) -> Reply:
-        if self._sasl is None:
+        if self._login is None:
             return Reply(503, "5.5.1", ("Error: no AUTH in progress",))
-        return await self._sasl_step(self._sasl.respond(event.line))
+        return self._logged_in(await self._login.respond(event.line))
 
-    async def _sasl_step(self, step: Step) -> Reply:
-        if isinstance(step, Challenge):
-            return Reply(334, None, (step.text,))
-        mechanism = self._sasl.mechanism if self._sasl else ""
-        self._sasl = None
-        if isinstance(step, Abort):
-            return step.reply
-        return await self._check_credentials(step, mechanism)
-
-    async def _check_credentials(self, creds: Credentials, mechanism: str) -> Reply:
-        assert self.ctx.passwords is not None
-        ok = False
-        # No proxy authorisation: an authzid other than the user itself fails.
-        if creds.authzid in ("", creds.user):
-            try:
-                # scrypt is slow on purpose: keep it off the event loop.
-                ok = await asyncio.to_thread(self.ctx.passwords.check, creds.user, creds.password)
-            except (OSError, PasswordFileError) as exc:
-                _log.error("password file: %s", exc)
-                return Reply(454, "4.7.0", ("Temporary authentication failure",))
-        if ok:
-            self.auth_user = creds.user
-            _log.info("%s: sasl_method=%s, sasl_username=%s", self.peer, mechanism, creds.user)
-            return Reply(235, "2.7.0", ("Authentication successful",))
-        delay = 0.0
-        if self.ctx.limits is not None:
-            delay = self.ctx.limits.auth_failed(self.client_address)
-        _log.warning("%s: SASL %s authentication failed", self.peer, mechanism)
-        if delay:
-            await self.ctx.sleep(delay)
-        return Reply(535, "5.7.8", ("Error: authentication failed",))
+    def _logged_in(self, result: LoginResult) -> Reply:
+        if result.user is not None:
+            self.auth_user = result.user
+        return result.reply
 
 
 _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[Reply]]] = {

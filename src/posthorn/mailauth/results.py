@@ -29,7 +29,7 @@ def _value(text: str) -> str:
 
 
 def _comment(text: str) -> str:
-    cleaned = re.sub(r"[()\\\r\n]", " ", text)[:120].strip()
+    cleaned = " ".join(re.sub(r"[()\\\r\n]", " ", text).split())[:120]
     return f" ({cleaned})" if cleaned else ""
 
 

@@ -210,7 +210,7 @@ class LimitsConfig:
     )
     max_errors: int = setting(20, "Errors (5xx replies) in one session before 421 and close.")
     tarpit_after: int = setting(
-        3, "Refused RCPTs in a session after which each further error reply is delayed."
+        3, "Refused RCPTs in a session after which each further refused RCPT is delayed."
     )
     tarpit_delay: float = setting(1.0, "Seconds of that delay (the tarpit).")
     session_timeout: float = setting(

@@ -86,20 +86,14 @@ class Session:
         self.refused_rcpts = 0
         self.counts: collections.Counter[str] = collections.Counter()
         self.tx = _Transaction()
-        self.trusted = self._is_trusted(client_address)
+        # A client in the trusted networks may relay without AUTH.
+        self.trusted = relay.may_relay(client_address, False, ctx.trusted_networks)
         self._login = (
             Login(ctx.passwords, ctx.limits, client_address, self.peer, ctx.sleep)
             if ctx.passwords is not None
             else None
         )
         self.caps = self.capabilities()
-
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in net for net in self.ctx.trusted_networks)
 
     @property
     def loopback(self) -> bool:

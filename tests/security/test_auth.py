@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from support.queuedb import queued_contents
 from support.server import Server, free_port, wait_for
 from support.tlsauth import Pki, set_password
 
@@ -165,6 +166,8 @@ def test_submission_listener_requires_tls_then_auth(
         client.sendmail("alice@example.org", ["bob@mx.test"], MESSAGE)
     (message,) = _queued(server)
     assert message["recipients"][0]["address"] == "bob@mx.test"  # type: ignore[index]
+    (content,) = queued_contents(server)
+    assert b"with ESMTPSA id" in content.split(b"\r\n\r\n")[0]
     # The plain listener on the same server does not ask for AUTH from a trusted client.
     with server.smtp() as client:
         client.sendmail("alice@example.org", ["bob@mx.test"], MESSAGE)

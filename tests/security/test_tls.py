@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from support.queuedb import queued_contents
 from support.server import Server, free_port, wait_for
 from support.tlsauth import Pki
 
@@ -26,14 +27,8 @@ def _queued(server: Server) -> list[dict[str, object]]:
 
 
 def _content(server: Server) -> bytes:
-    """The one queued message's content, from the queue database (read-only)."""
-    import sqlite3
-
-    db = server.data_dir / "queue" / "queue.db"
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT data FROM contents").fetchall()
-    assert len(rows) == 1
-    return bytes(rows[0][0])
+    (content,) = queued_contents(server)
+    return content
 
 
 def test_ehlo_offers_starttls_and_no_auth_in_clear(secure_server: Callable[..., Server]) -> None:

@@ -140,12 +140,24 @@ class PasswordFile:
         self._write(users)
         return True
 
+    def _keep_owner(self, fd: int) -> None:
+        """Root editing the file must not take it away from the daemon's own user: the
+        new file gets the owner of the old one (or of its directory)."""
+        if os.geteuid() != 0:
+            return
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            st = self.path.parent.stat()
+        os.fchown(fd, st.st_uid, st.st_gid)
+
     def _write(self, users: dict[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".passwd.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 os.fchmod(out.fileno(), 0o600)
+                self._keep_owner(out.fileno())
                 out.write(render(users))
                 out.flush()
                 os.fsync(out.fileno())

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from support.server import Server
+from support.tlsauth import set_password
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dropping root needs root")
 
@@ -47,9 +48,9 @@ def _uids(pid: int) -> list[int]:
 def test_binds_port_below_1024_then_runs_as_nobody(world_root: Path) -> None:
     nobody = pwd.getpwnam("nobody")
     port = _free_privileged_port()
-    server = Server(
-        world_root / "mx", '[server]\nhostname = "mx.test"\nuser = "nobody"\n', port=port
-    )
+    config = '[server]\nhostname = "mx.test"\nuser = "nobody"\n'
+    config += "[auth]\nallow_plaintext_loopback = true\n"
+    server = Server(world_root / "mx", config, port=port)
     server.start()
     try:
         assert server.proc is not None
@@ -59,6 +60,13 @@ def test_binds_port_below_1024_then_runs_as_nobody(world_root: Path) -> None:
         (path,) = server.wait_delivered("bob")
         assert path.stat().st_uid == nobody.pw_uid
         assert "running as user nobody" in server.log()
+        # Root adds a user while the daemon runs: the file stays readable by the daemon.
+        passwd = server.data_dir / "passwd"
+        assert set_password(passwd, "alice", "pw").returncode == 0
+        assert passwd.stat().st_uid == nobody.pw_uid
+        with server.smtp() as client:
+            client.ehlo()
+            assert client.login("alice", "pw")[0] == 235
     finally:
         server.stop()
 

@@ -165,7 +165,7 @@ class TlsConfig:
 class AuthConfig:
     password_file: str = setting(
         "{data_dir}/passwd",
-        "Users for SMTP AUTH (`posthorn passwd USER`); {data_dir} is replaced.",
+        "SMTP AUTH users (`posthorn passwd USER`); readable by server.user; {data_dir} expands.",
     )
     mechanisms: tuple[str, ...] = setting(("PLAIN", "LOGIN"), "SASL mechanisms offered.")
     allow_plaintext_loopback: bool = setting(

@@ -2,7 +2,8 @@
 
 Owns: what happens between "the message is complete" and "250 queued": the hop-count
 check (RFC 5321 section 6.3), the queue id, trace headers prepended as bytes (Received,
-and Message-ID and Date when missing), recipient rewriting (`<Postmaster>` to the
+and Message-ID and Date when missing), the DKIM signature when the caller asks for one
+and a signer is configured (`mailauth/signing.py`), recipient rewriting (`<Postmaster>` to the
 primary domain), alias and forward expansion when routing provides an expander (so that
 retries never repeat a fan-out; the queue holds final recipients), one queue entry per
 expanded copy (a list with an owner-LIST sender, a forward's Delivered-To headers), the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from posthorn import log
@@ -61,6 +62,7 @@ class Intake:
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[str], None] = lambda qid: None,
         expander: Expander = _no_expansion,
+        signer: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         self.store = store
         self.hostname = hostname
@@ -70,6 +72,7 @@ class Intake:
         self.clock = clock
         self.on_commit = on_commit
         self.expander = expander
+        self.signer = signer
 
     def _recipients(self, recipients: tuple[Recipient, ...]) -> tuple[Recipient, ...]:
         # RFC 5321 section 4.1.1.3: <Postmaster> means the postmaster of this host.
@@ -161,9 +164,21 @@ class Intake:
                 self.on_commit(message.qid)
 
     async def submit(
-        self, envelope: Envelope, content: bytes, *, tls: str = "", hold: bool | None = None
+        self,
+        envelope: Envelope,
+        content: bytes,
+        *,
+        tls: str = "",
+        hold: bool | None = None,
+        sign: bool = False,
     ) -> Reply:
-        """Queue a message; the reply says whether it is now safe on disk."""
+        """Queue a message; the reply says whether it is now safe on disk.
+
+        `sign`: the sender is ours (trusted network or AUTH), so sign it with DKIM when a
+        key for its From domain is configured.
+        """
+        if sign and self.signer is not None:
+            content = await self._signed(content)
         prepared = self.prepare(envelope, content, tls=tls, hold=hold)
         if isinstance(prepared, Reply):
             return prepared
@@ -172,6 +187,20 @@ class Intake:
             return failure
         self.committed(prepared)
         return Reply(250, "2.0.0", (f"Ok: queued as {prepared[0].qid}",))
+
+    async def _signed(self, content: bytes) -> bytes:
+        """The content with a DKIM-Signature on top. Message-ID and Date are added
+        first when missing, so that they are signed (and every copy shares them)."""
+        assert self.signer is not None
+        now = self.clock()
+        block = headers.header_block(content)
+        added = b""
+        if not headers.has_header(block, "Message-ID"):
+            added += headers.message_id(new_queue_id(now), self.hostname, now)
+        if not headers.has_header(block, "Date"):
+            added += headers.date_header(now)
+        content = added + content
+        return await self.signer(content) + content
 
     def _message(
         self,

@@ -1,9 +1,14 @@
 """The composition root: config in, a running mail system out.
 
-Owns: building the store, router, transports, runner, intake and listeners from one
-resolved `Config`, starting them in order, and stopping them in reverse on SIGTERM or
-SIGINT (listeners first, so that nothing new is accepted, then the runner, then the
-store). Does not own any behaviour of the parts.
+Owns: building the store, router, transports, runner, intake and listeners (plain SMTP,
+submission with STARTTLS, implicit-TLS submission) from one resolved `Config`, with the
+security parts they share (TLS context, password file, per-client limits, inbound checks,
+DKIM signer), starting them in order, dropping root once the sockets are bound, and
+stopping them in reverse on SIGTERM or SIGINT (listeners first, so that nothing new is
+accepted, then the runner, then the store). Does not own any behaviour of the parts.
+
+Raises `ConfigError` from `build` for settings that only make sense together (a TLS
+listener without a certificate, a key that cannot be loaded).
 """
 
 from __future__ import annotations
@@ -12,26 +17,37 @@ import asyncio
 import contextlib
 import ipaddress
 import signal
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from posthorn import dns, log
-from posthorn.config import Config
+from posthorn.config import Config, ConfigError
 from posthorn.control import ControlServer
+from posthorn.delivery.file import FileDelivery
 from posthorn.delivery.lmtp import LmtpDelivery, parse_lmtp_target
 from posthorn.delivery.local import LocalDelivery
+from posthorn.delivery.pipe import PipeDelivery
 from posthorn.delivery.remote import RemoteDelivery
 from posthorn.intake import Intake
+from posthorn.mailauth.check import InboundChecker
+from posthorn.mailauth.lookup import make_sync_resolver
+from posthorn.mailauth.signing import DkimKeyError, DkimSigner
+from posthorn.passwords import PasswordFile
+from posthorn.privileges import PrivilegeError, drop_privileges
 from posthorn.queue import schedule
 from posthorn.queue.bouncer import Bouncer
 from posthorn.queue.flush import Etrn
-from posthorn.queue.runner import Runner
+from posthorn.queue.runner import Runner, Transport
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueStore
+from posthorn.receive.limits import ClientLimits
 from posthorn.receive.listener import Listener
 from posthorn.receive.session import SessionContext
+from posthorn.receive.tls import TlsConfigError, server_context
+from posthorn.routing.expand import Expander
 from posthorn.routing.nexthop import TransportTable
-from posthorn.routing.router import Mailbox, Remote, Router
+from posthorn.routing.router import File, Mailbox, Mbox, Pipe, Remote, Router
 from posthorn.smtp.extensions import Capabilities
 
 __all__ = ["Mta", "build", "capabilities", "node_name", "open_store", "serve"]
@@ -54,9 +70,10 @@ def open_store(config: Config) -> QueueStore:
     return SqliteStore(Path(config.server.data_dir) / "queue" / "queue.db")
 
 
-def capabilities(config: Config) -> Capabilities:
-    """What the SMTP service advertises in EHLO."""
+def capabilities(config: Config, *, starttls: bool = False) -> Capabilities:
+    """What the SMTP service advertises in EHLO (AUTH is added per session, under TLS)."""
     return Capabilities(
+        starttls=starttls,
         size=config.smtp.max_message_size,
         pipelining=True,
         eightbitmime=True,
@@ -80,26 +97,73 @@ class Mta:
     intake: Intake
     listener: Listener
     remote: RemoteDelivery | None = None
+    # Submission listeners: (listener, addresses).
+    submission: list[tuple[Listener, tuple[str, ...]]] = field(default_factory=list)
     lmtp: LmtpDelivery | None = None
+
+
+def _tls_context(config: Config) -> ssl.SSLContext | None:
+    try:
+        context = server_context(config.tls)
+    except TlsConfigError as exc:
+        raise ConfigError(str(exc)) from exc
+    if context is None and config.submission.tls_listen:
+        raise ConfigError("submission.tls_listen needs tls.cert and tls.key")
+    return context
+
+
+def _signer(config: Config) -> DkimSigner | None:
+    if not config.dkim.keys:
+        return None
+    try:
+        return DkimSigner(config.dkim, config.server.data_dir)
+    except DkimKeyError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _submission(
+    ctx: SessionContext, tls: ssl.SSLContext | None
+) -> list[tuple[Listener, tuple[str, ...]]]:
+    """RFC 6409 and RFC 8314 listeners: the same service with AUTH required before MAIL."""
+    sub = replace(ctx, require_auth=True, max_errors=ctx.max_errors)
+    found: list[tuple[Listener, tuple[str, ...]]] = []
+    if ctx.config.submission.listen:
+        found.append((Listener(sub, tls=tls, kind="submission"), ctx.config.submission.listen))
+    if ctx.config.submission.tls_listen:
+        implicit = Listener(sub, tls=tls, implicit_tls=True, kind="submissions")
+        found.append((implicit, ctx.config.submission.tls_listen))
+    return found
 
 
 def build(config: Config) -> Mta:
     hostname = config.server.hostname
+    tls = _tls_context(config)
     store = open_store(config)
-    router = Router(config.local)
-    mailboxes: LocalDelivery | LmtpDelivery = LocalDelivery(
-        config.local.maildir, config.server.data_dir, hostname
+    router = Router(config.local, config.aliases, data_dir=config.server.data_dir)
+    local = LocalDelivery(
+        config.local.maildir, config.server.data_dir, hostname, config.local.mbox
     )
+    lmtp = None
     if config.local.mailbox:
         # Local mailboxes live on a mailbox server: hand them over by LMTP.
         target = parse_lmtp_target(config.local.mailbox)
-        mailboxes = LmtpDelivery(target, config.smtp_client, hostname=hostname)
+        lmtp = LmtpDelivery(target, config.smtp_client, hostname=hostname)
     remote = RemoteDelivery(
         config.smtp_client,
         dns.MxResolver(dns.make_resolver(config.dns)),
         TransportTable(config.routes),
         hostname=hostname,
     )
+    transports: dict[type, Transport] = {
+        # With a mailbox server (local.mailbox), every local mailbox is reached by LMTP.
+        Mailbox: lmtp or local,
+        Mbox: lmtp or local,
+        Remote: remote,
+        File: FileDelivery(router.accounts),
+        Pipe: PipeDelivery(
+            config.aliases.pipe_timeout, router.accounts, config.local.extension_delimiter
+        ),
+    }
     queue = config.queue
     policy = schedule.policy_from(
         queue.retry, queue.retry_delays, queue.max_queue_lifetime, queue.delay_warning
@@ -111,33 +175,48 @@ def build(config: Config) -> Mta:
         max_received=config.smtp.max_received_headers,
         hold=config.server.hold,
         on_commit=lambda qid: runner.wake(qid),
+        expander=Expander(router),
+        signer=_signer(config),
     )
     runner = Runner(
         store,
         router,
-        {Mailbox: mailboxes, Remote: remote},
+        transports,
         policy,
         owner=node_name(config),
         lease=queue.lease,
         concurrency=queue.delivery_concurrency,
         bouncer=Bouncer(intake, hostname, policy),
     )
+    trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.relay.trusted_networks)
+    checker = InboundChecker(
+        config.mailauth, config.mailauth.authserv_id or hostname, make_sync_resolver(config.dns)
+    )
+    password_file = config.auth.password_file.replace("{data_dir}", config.server.data_dir)
     ctx = SessionContext(
         config=config,
         intake=intake,
         router=router,
-        caps=capabilities(config),
-        trusted_networks=tuple(
-            ipaddress.ip_network(n, strict=False) for n in config.relay.trusted_networks
+        caps=capabilities(config, starttls=tls is not None),
+        trusted_networks=trusted,
+        max_errors=config.limits.max_errors,
+        passwords=PasswordFile(Path(password_file)),
+        limits=ClientLimits(
+            config.limits,
+            config.auth,
+            max_connections=config.server.max_connections,
+            trusted=trusted,
         ),
         etrn=Etrn(store, runner.wake),
+        checker=checker if checker.enabled else None,
     )
     watch = getattr(store, "watch", None)
     if watch is not None:
         # A shared store: wake this node's runner when another node makes mail due.
         watch(runner.wake)
-    lmtp = mailboxes if isinstance(mailboxes, LmtpDelivery) else None
-    return Mta(config, store, router, runner, intake, Listener(ctx), remote, lmtp)
+    listener = Listener(ctx, tls=tls)
+    submission = _submission(ctx, tls)
+    return Mta(config, store, router, runner, intake, listener, remote, submission, lmtp)
 
 
 def _wake(mta: Mta, arg: str) -> str:
@@ -161,6 +240,18 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
         await control.start()
         for address in config.server.listen:
             await mta.listener.start(address)
+        for listener, addresses in mta.submission:
+            for address in addresses:
+                await listener.start(address)
+        # Every socket is bound: root is no longer needed (port 25 was the reason).
+        try:
+            dropped = drop_privileges(
+                config.server.user, config.server.group, config.server.data_dir
+            )
+        except PrivilegeError as exc:
+            raise ConfigError(str(exc)) from exc
+        if dropped:
+            _log.info("running as user %s", config.server.user)
         _log.info("daemon started: data_dir=%s", config.server.data_dir)
         if ready is not None:
             ready.set()
@@ -169,6 +260,8 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     finally:
         await control.close()
         await mta.listener.close()
+        for listener, _ in mta.submission:
+            await listener.close()
         await mta.runner.stop()
         runner_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

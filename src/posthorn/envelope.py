@@ -3,6 +3,8 @@
 Owns: the `Envelope` and `Recipient` value types shared by the receiving side, the
 queue and delivery. The envelope drives delivery; headers never do. Does not own the
 message content or any per-recipient delivery state (see `posthorn.queue.model`).
+A recipient that alias expansion turned into a file or pipe target carries its fixed
+route (`posthorn.routing.routes`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from posthorn.address import Address
+from posthorn.routing.routes import FixedRoute
 
 __all__ = ["Envelope", "Recipient"]
 
@@ -21,6 +24,9 @@ class Recipient:
     address: Address
     notify: frozenset[str] | None = None  # None: the default (FAILURE, and DELAY if offered)
     orcpt: str | None = None  # "rfc822;original@address"
+    # Set by alias expansion at intake for targets that are not addresses (file, pipe,
+    # refused); None: the route follows from the address at delivery time.
+    route: FixedRoute | None = None
 
 
 @dataclass(frozen=True, slots=True)

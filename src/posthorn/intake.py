@@ -2,19 +2,24 @@
 
 Owns: what happens between "the message is complete" and "250 queued": the hop-count
 check (RFC 5321 section 6.3), the queue id, trace headers prepended as bytes (Received,
-and Message-ID and Date when missing), recipient rewriting (`<Postmaster>` to the
-primary domain, alias expansion when routing provides it), the durable commit, and
-waking the runner. Callers: the SMTP session, local submission, bounces (which use
-`prepare` so that the runner can commit them with the delivery results).
+and Message-ID and Date when missing), the DKIM signature when the caller asks for one
+and a signer is configured (`mailauth/signing.py`), recipient rewriting (`<Postmaster>` to the
+primary domain), alias and forward expansion when routing provides an expander (so that
+retries never repeat a fan-out; the queue holds final recipients), one queue entry per
+expanded copy (a list with an owner-LIST sender, a forward's Delivered-To headers), the
+durable commit, and waking the runner. Callers: the SMTP session, local submission,
+bounces.
 
 Returns a `Reply` for every outcome; a store failure is a 451, never an exception.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from posthorn import log
 from posthorn.address import Address
@@ -22,11 +27,27 @@ from posthorn.envelope import Envelope, Recipient
 from posthorn.message import headers
 from posthorn.queue.model import NewMessage, new_queue_id
 from posthorn.queue.store import QueueStore, StoreError
+from posthorn.routing.expand import Copy, ExpansionError
+from posthorn.routing.routes import Refused
 from posthorn.smtp.reply import Reply
 
-__all__ = ["Intake"]
+__all__ = ["Expander", "Intake"]
 
 _log = log.get("cleanup")
+
+
+class Expander(Protocol):
+    """Turns envelope recipients into final ones, grouped into copies to queue."""
+
+    def __call__(
+        self, sender: Address | None, recipients: Sequence[Recipient], header_block: bytes
+    ) -> list[Copy]: ...
+
+
+def _no_expansion(
+    sender: Address | None, recipients: Sequence[Recipient], header_block: bytes
+) -> list[Copy]:
+    return [Copy(sender, (), tuple(recipients))]
 
 
 class Intake:
@@ -40,6 +61,8 @@ class Intake:
         hold: bool = False,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[str], None] = lambda qid: None,
+        expander: Expander = _no_expansion,
+        signer: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         self.store = store
         self.hostname = hostname
@@ -48,6 +71,8 @@ class Intake:
         self.hold = hold
         self.clock = clock
         self.on_commit = on_commit
+        self.expander = expander
+        self.signer = signer
 
     def _recipients(self, recipients: tuple[Recipient, ...]) -> tuple[Recipient, ...]:
         # RFC 5321 section 4.1.1.3: <Postmaster> means the postmaster of this host.
@@ -58,7 +83,9 @@ class Intake:
             for r in recipients
         )
 
-    def _trace(self, envelope: Envelope, qid: str, content: bytes, now: float, tls: str) -> bytes:
+    def _trace(
+        self, envelope: Envelope, qid: str, content: bytes, now: float, tls: str, first: str
+    ) -> bytes:
         block = headers.header_block(content)
         single = envelope.recipients[0].address if len(envelope.recipients) == 1 else None
         prefix = headers.received(
@@ -73,7 +100,8 @@ class Intake:
             tls=tls,
         )
         if not headers.has_header(block, "Message-ID"):
-            prefix += headers.message_id(qid, self.hostname, now)
+            # One Message-ID for all copies of one submission: the first queue id's.
+            prefix += headers.message_id(first, self.hostname, now)
         if not headers.has_header(block, "Date"):
             prefix += headers.date_header(now)
         if content and not content.startswith(b"\r\n") and not headers.starts_with_header(content):
@@ -83,52 +111,141 @@ class Intake:
 
     def prepare(
         self, envelope: Envelope, content: bytes, *, tls: str = "", hold: bool | None = None
-    ) -> NewMessage | Reply:
-        """Everything the door does short of the commit: checks, id, trace headers.
+    ) -> list[NewMessage] | Reply:
+        """Everything the door does short of the commit: checks, expansion, ids, trace.
 
-        For callers that commit in their own transaction (the runner records bounces
-        together with delivery outcomes); `submit` is prepare + commit.
+        One submission can become several queue entries (a list's copies carry the
+        owner-LIST sender). For callers that commit in their own transaction (the
+        runner records bounces together with delivery outcomes); `submit` is prepare +
+        commit.
         """
         if not envelope.recipients:
             return Reply(554, "5.5.1", ("Error: no valid recipients",))
-        hops = headers.count_received(headers.header_block(content))
+        block = headers.header_block(content)
+        hops = headers.count_received(block)
         if hops > self.max_received:
             # RFC 5321 section 6.3: too many Received fields means a mail loop.
             return Reply(554, "5.4.6", (f"Too many hops ({hops} Received headers): mail loop?",))
         now = self.clock()
-        qid = new_queue_id(now)
         envelope = dataclasses.replace(
             envelope, recipients=self._recipients(envelope.recipients), arrival=now
         )
-        data = self._trace(envelope, qid, content, now, tls) + content
+        try:
+            copies = self.expander(envelope.sender, envelope.recipients, block)
+        except ExpansionError as exc:
+            _log.warning("recipient expansion deferred: %s", exc)
+            return Reply(451, "4.3.0", ("Error: cannot expand recipients now; try again later",))
+        refusal = _all_refused(copies)
+        if refusal is not None:
+            # Nothing would be delivered: refuse now, so that the client's MTA bounces it.
+            return refusal
         held = self.hold if hold is None else hold
-        return NewMessage(qid, envelope, data, held)
+        qids = [new_queue_id(now) for _ in copies]
+        messages = []
+        for copy, qid in zip(copies, qids, strict=True):
+            if copy.chain:
+                _log.info("%s: expanded from %s", qid, ", ".join(f"<{a}>" for a in copy.chain))
+            messages.append(self._message(envelope, copy, qid, content, now, tls, held, qids[0]))
+        return messages
 
-    def committed(self, message: NewMessage) -> None:
-        """Log a message that is now in the queue and wake the runner for it."""
-        envelope = message.envelope
-        _log.info(
-            "%s: from=<%s>, size=%d, nrcpt=%d (%s)",
-            message.qid,
-            envelope.sender_text,
-            len(message.content),
-            len(envelope.recipients),
-            "queue hold" if message.hold else "queue active",
-        )
-        if not message.hold:
-            self.on_commit(message.qid)
+    def committed(self, messages: Sequence[NewMessage]) -> None:
+        """Log messages that are now in the queue and wake the runner for them."""
+        for message in messages:
+            env = message.envelope
+            _log.info(
+                "%s: from=<%s>, size=%d, nrcpt=%d (%s)",
+                message.qid,
+                env.sender_text,
+                len(message.content),
+                len(env.recipients),
+                "queue hold" if message.hold else "queue active",
+            )
+            if not message.hold:
+                self.on_commit(message.qid)
 
     async def submit(
-        self, envelope: Envelope, content: bytes, *, tls: str = "", hold: bool | None = None
+        self,
+        envelope: Envelope,
+        content: bytes,
+        *,
+        tls: str = "",
+        hold: bool | None = None,
+        sign: bool = False,
     ) -> Reply:
-        """Queue a message; the reply says whether it is now safe on disk."""
+        """Queue a message; the reply says whether it is now safe on disk.
+
+        `sign`: the sender is ours (trusted network or AUTH), so sign it with DKIM when a
+        key for its From domain is configured.
+        """
+        if sign and self.signer is not None:
+            content = await self._signed(content)
         prepared = self.prepare(envelope, content, tls=tls, hold=hold)
         if isinstance(prepared, Reply):
             return prepared
-        try:
-            await self.store.commit(prepared)
-        except StoreError as exc:
-            _log.error("queue write failed: %s", exc)
-            return Reply(451, "4.3.0", ("Error: queue file write error",))
+        failure = await self._commit(prepared)
+        if failure is not None:
+            return failure
         self.committed(prepared)
-        return Reply(250, "2.0.0", (f"Ok: queued as {prepared.qid}",))
+        return Reply(250, "2.0.0", (f"Ok: queued as {prepared[0].qid}",))
+
+    async def _signed(self, content: bytes) -> bytes:
+        """The content with a DKIM-Signature on top. Message-ID and Date are added
+        first when missing, so that they are signed (and every copy shares them)."""
+        assert self.signer is not None
+        now = self.clock()
+        block = headers.header_block(content)
+        added = b""
+        if not headers.has_header(block, "Message-ID"):
+            added += headers.message_id(new_queue_id(now), self.hostname, now)
+        if not headers.has_header(block, "Date"):
+            added += headers.date_header(now)
+        content = added + content
+        return await self.signer(content) + content
+
+    def _message(
+        self,
+        envelope: Envelope,
+        copy: Copy,
+        qid: str,
+        content: bytes,
+        now: float,
+        tls: str,
+        held: bool,
+        first: str,
+    ) -> NewMessage:
+        # Each forwarding step left a Delivered-To; the newest goes on top.
+        forwards = b"".join(headers.delivered_to(a) for a in reversed(copy.chain))
+        data = forwards + self._trace(envelope, qid, content, now, tls, first) + content
+        env = dataclasses.replace(envelope, sender=copy.sender, recipients=copy.recipients)
+        return NewMessage(qid, env, data, held)
+
+    async def _commit(self, messages: list[NewMessage]) -> Reply | None:
+        """Commit all copies (the store batches them into one transaction); if any
+        fails, take back the others, so that a retry by the client duplicates nothing."""
+        results = await asyncio.gather(
+            *(self.store.commit(m) for m in messages), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if not errors:
+            return None
+        for message, result in zip(messages, results, strict=True):
+            if result is None:
+                try:
+                    await self.store.delete(message.qid)
+                except StoreError as exc:
+                    _log.error("%s: cannot take back a partial commit: %s", message.qid, exc)
+        for error in errors:
+            if not isinstance(error, StoreError):
+                raise error
+        _log.error("queue write failed: %s", errors[0])
+        return Reply(451, "4.3.0", ("Error: queue file write error",))
+
+
+def _all_refused(copies: list[Copy]) -> Reply | None:
+    """The reply of the first refused recipient when every recipient is refused."""
+    routes = [r.route for c in copies for r in c.recipients]
+    if routes and all(isinstance(route, Refused) for route in routes):
+        first = routes[0]
+        assert isinstance(first, Refused)
+        return first.reply
+    return None

@@ -119,3 +119,35 @@ def test_an_unreachable_database_is_a_store_error() -> None:
             await store.open()
 
     asyncio.run(scenario())
+
+
+def test_a_version_1_database_is_migrated_in_place(pg_dsn: str) -> None:
+    """A queue created before the route column (schema 1) gains it, data kept."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+        conn.execute(postgres_rows._MIGRATIONS[0])
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute(
+            "INSERT INTO messages (qid, envelope, arrival, size) VALUES"
+            " ('0000000000000001', %s, 1.0, 3)",
+            ('{"sender": null}',),
+        )
+        conn.execute("INSERT INTO contents VALUES ('0000000000000001', 'abc')")
+        conn.execute(
+            "INSERT INTO recipients (qid, idx, local, domain, domain_key)"
+            " VALUES ('0000000000000001', 0, 'bob', 'example.net', 'example.net')"
+        )
+    assert asyncio.run(init_schema(pg_dsn)) == (1, postgres_rows.SCHEMA_VERSION)
+
+    async def read() -> None:
+        store = PostgresStore(pg_dsn)
+        await store.open()
+        try:
+            (old,) = await store.list()
+            assert old.envelope.sender is None
+            assert old.recipients[0].recipient.route is None
+            assert await store.content(old.qid) == b"abc"
+        finally:
+            await store.close()
+
+    asyncio.run(read())

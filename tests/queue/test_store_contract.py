@@ -5,6 +5,7 @@ session, tests/support/postgres.py). Each test gets a fresh database."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from posthorn.queue.model import NewMessage, RcptState, RecipientUpdate, new_que
 from posthorn.queue.postgres import PostgresStore
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueStore, StoreError
+from posthorn.routing.routes import File, Pipe, Refused
+from posthorn.smtp.reply import Reply
 
 T = TypeVar("T")
 T0 = 1_700_000_000.0
@@ -112,6 +115,33 @@ def test_commit_keeps_envelope_recipients_and_content_exactly(backend: Backend) 
         assert await other.content("0" * 16) is None
 
     run(backend, scenario, 1)
+
+
+def test_fixed_routes_from_alias_expansion_are_kept(backend: Backend) -> None:
+    routes = [
+        None,
+        File("/var/mail/archive", "nobody"),
+        Pipe("/usr/bin/procmail -a list", "nobody"),
+        Refused(Reply(554, "5.4.6", ("forwarding loop",))),
+    ]
+    base = message(*(f"r{i}@example.net" for i in range(len(routes))))
+    recipients = tuple(
+        dataclasses.replace(r, route=route)
+        for r, route in zip(base.envelope.recipients, routes, strict=True)
+    )
+    new = dataclasses.replace(
+        base, envelope=dataclasses.replace(base.envelope, recipients=recipients)
+    )
+
+    async def scenario(store: QueueStore) -> None:
+        await store.commit(new)
+        got = await store.get(new.qid)
+        assert got is not None
+        assert [r.recipient.route for r in got.recipients] == routes
+        (claimed,) = await store.claim(T0, 10, 60, "a")
+        assert [r.recipient for r in claimed.recipients] == list(recipients)
+
+    run(backend, scenario)
 
 
 def test_concurrent_commits_all_land(backend: Backend) -> None:

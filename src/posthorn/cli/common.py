@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from posthorn import config as cfg
 
 __all__ = [
+    "EX_CANTCREAT",
     "EX_CONFIG",
     "EX_DATAERR",
     "EX_NOINPUT",
@@ -36,6 +37,7 @@ EX_NOINPUT = 66
 EX_NOUSER = 67
 EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
+EX_CANTCREAT = 73
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
 

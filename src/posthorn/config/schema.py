@@ -12,16 +12,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "AliasesConfig",
+    "AuthConfig",
     "ClusterConfig",
     "Config",
+    "DkimConfig",
     "DnsConfig",
+    "LimitsConfig",
     "LocalConfig",
     "LogConfig",
+    "MailAuthConfig",
     "QueueConfig",
     "RelayConfig",
     "ServerConfig",
     "SmtpClientConfig",
     "SmtpConfig",
+    "SubmissionConfig",
+    "TlsConfig",
+    "VerifyConfig",
     "setting",
 ]
 
@@ -57,6 +65,10 @@ class ServerConfig:
     )
     hold: bool = setting(False, "Keep accepted mail on hold until `posthorn queue release`.")
     max_connections: int = setting(1000, "Concurrent SMTP sessions; more get 421 4.7.0.")
+    user: str = setting(
+        "", "When started as root: drop to this user after binding the listeners; '' = stay."
+    )
+    group: str = setting("", "Group to drop to with `user`; '' = the user's login group.")
 
     def __post_init__(self) -> None:
         _positive("server", "max_connections", self.max_connections)
@@ -109,11 +121,54 @@ class LocalConfig:
     maildir: str = setting(
         "{data_dir}/mail/{user}/Maildir", "Maildir path; {data_dir} and {user} are replaced."
     )
+    virtual_domains: tuple[str, ...] = setting(
+        (), "Domains with users of their own, listed in `users` as name@domain."
+    )
+    catch_all: dict[str, str] = setting(
+        {}, "Per domain, the user that gets mail for unknown names: { 'example.net' = 'info' }."
+    )
+    extension_delimiter: str = setting(
+        "+", "Address extensions: user+tag@domain is delivered to user; '' = none."
+    )
+    mailbox_format: str = setting("maildir", "Mailbox format of local users: maildir or mbox.")
+    mailbox_formats: dict[str, str] = setting(
+        {}, "Per-user mailbox format overriding the default: { 'carol' = 'mbox' }."
+    )
+    mbox: str = setting(
+        "{data_dir}/mail/{user}/mbox", "mbox path; {data_dir} and {user} are replaced."
+    )
+    full_names: dict[str, str] = setting(
+        {}, "Full names shown by VRFY and EXPN: { 'alice' = 'Alice Liddell' }."
+    )
+    system_users: bool = setting(
+        False, "This machine's accounts are users of the local domains (~/.forward, GECOS)."
+    )
+    passwd: str = setting(
+        "", "Account database for system_users: '' = the system's (NSS), or a passwd file."
+    )
     mailbox: str = setting(
         "", "Mailbox server: '' = files here; 'lmtp:HOST:PORT' or 'lmtp:unix:/path' (RFC 2033)."
     )
 
     def __post_init__(self) -> None:
+        formats = ("maildir", "mbox")
+        _choice("local", "mailbox_format", self.mailbox_format, formats)
+        for user, fmt in self.mailbox_formats.items():
+            _choice("local", f"mailbox_formats.{user}", fmt, formats)
+        virtual = {d.lower().rstrip(".") for d in self.virtual_domains}
+        both = virtual & {d.lower().rstrip(".") for d in self.domains}
+        if both:
+            raise ValueError(
+                f"local: {', '.join(sorted(both))} in both domains and virtual_domains"
+            )
+        for user in self.users:
+            if "@" in user and user.rpartition("@")[2].lower() not in virtual:
+                raise ValueError(f"local.users: {user!r} is not in one of local.virtual_domains")
+        delimiter = self.extension_delimiter
+        if len(delimiter) > 1 or (delimiter and delimiter in '@."\\ '):
+            raise ValueError(
+                f'local.extension_delimiter: one character (not @ . " \\); got {delimiter!r}'
+            )
         if self.mailbox:
             # Imported here: the grammar lives with the LMTP transport that uses it.
             from posthorn.delivery.lmtp import parse_lmtp_target
@@ -173,6 +228,130 @@ class RelayConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    cert: str = setting("", "PEM certificate (chain) for STARTTLS and implicit TLS; '' = no TLS.")
+    key: str = setting("", "PEM private key of `cert`.")
+    min_version: str = setting("TLSv1.2", "Oldest TLS version accepted: 'TLSv1.2' or 'TLSv1.3'.")
+    handshake_timeout: float = setting(30.0, "Seconds a client has to complete a TLS handshake.")
+
+    def __post_init__(self) -> None:
+        _choice("tls", "min_version", self.min_version, ("TLSv1.2", "TLSv1.3"))
+        _positive("tls", "handshake_timeout", self.handshake_timeout)
+        if bool(self.cert) != bool(self.key):
+            raise ValueError("tls.cert and tls.key must be given together")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    password_file: str = setting(
+        "{data_dir}/passwd",
+        "SMTP AUTH users (`posthorn passwd USER`); readable by server.user; {data_dir} expands.",
+    )
+    mechanisms: tuple[str, ...] = setting(("PLAIN", "LOGIN"), "SASL mechanisms offered.")
+    allow_plaintext_loopback: bool = setting(
+        False, "Offer AUTH without TLS to loopback clients (never to anyone else)."
+    )
+    max_failures: int = setting(
+        5, "Failed AUTH attempts per client IP within failure_window before 421 4.7.0."
+    )
+    failure_window: float = setting(600.0, "Seconds a failed AUTH attempt is remembered.")
+    failure_delay: float = setting(
+        1.0, "Seconds before each 535, times the client's recent failures (capped at 10 s)."
+    )
+
+    def __post_init__(self) -> None:
+        for mech in self.mechanisms:
+            _choice("auth", "mechanisms", mech, ("PLAIN", "LOGIN"))
+        _positive("auth", "max_failures", self.max_failures)
+        _positive("auth", "failure_window", self.failure_window)
+        _positive("auth", "failure_delay", self.failure_delay, zero=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionConfig:
+    listen: tuple[str, ...] = setting(
+        (), "Submission listeners (RFC 6409, port 587): STARTTLS, then AUTH before MAIL."
+    )
+    tls_listen: tuple[str, ...] = setting(
+        (), "Implicit-TLS submission listeners (RFC 8314, port 465): AUTH before MAIL."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    max_connections_per_ip: int = setting(
+        20, "Concurrent sessions from one client IP; more get 421 4.7.0; 0 = no limit."
+    )
+    messages_per_minute: int = setting(
+        120, "MAIL commands per client IP per minute; more get 450 4.7.1; 0 = no limit."
+    )
+    exempt_trusted: bool = setting(
+        True, "The per-IP limits above do not apply to relay.trusted_networks."
+    )
+    max_errors: int = setting(20, "Errors (5xx replies) in one session before 421 and close.")
+    tarpit_after: int = setting(
+        3, "Refused RCPTs in a session after which each further refused RCPT is delayed."
+    )
+    tarpit_delay: float = setting(1.0, "Seconds of that delay (the tarpit).")
+    session_timeout: float = setting(
+        1800.0, "Seconds a whole session may last, however active (slowloris); then 421."
+    )
+    max_headers: int = setting(1000, "Header fields per message; more get 552 5.3.4.")
+    max_header_size: int = setting(
+        262_144, "Octets in a message's header section; more get 552 5.3.4."
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections_per_ip", "messages_per_minute", "tarpit_after"):
+            _positive("limits", name, getattr(self, name), zero=True)
+        for name in ("max_errors", "session_timeout", "max_headers", "max_header_size"):
+            _positive("limits", name, getattr(self, name))
+        _positive("limits", "tarpit_delay", self.tarpit_delay, zero=True)
+
+
+_ACTIONS = ("none", "tag", "reject")
+
+
+@dataclass(frozen=True, slots=True)
+class MailAuthConfig:
+    spf: str = setting("tag", "SPF (RFC 7208) of inbound mail: 'none', 'tag' or 'reject' on fail.")
+    dkim: str = setting("tag", "DKIM (RFC 6376) verification: 'none', 'tag' or 'reject' on fail.")
+    dmarc: str = setting(
+        "tag", "DMARC (RFC 7489): 'none', 'tag' or 'reject' when the policy says reject."
+    )
+    authserv_id: str = setting("", "authserv-id of Authentication-Results; '' = host name.")
+    check_trusted: bool = setting(
+        False, "Also check mail from trusted networks and authenticated clients."
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("spf", "dkim", "dmarc"):
+            _choice("mailauth", name, getattr(self, name), _ACTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class DkimConfig:
+    keys: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "doc": "Outbound signing: domain = PEM private key file (`posthorn dkim keygen`)."
+        },
+    )
+    selector: str = setting("posthorn", "Selector (s=) used for every domain in `keys`.")
+    selectors: dict[str, str] = field(
+        default_factory=dict, metadata={"doc": "Per-domain selectors overriding `selector`."}
+    )
+    headers: tuple[str, ...] = setting(
+        (
+            "From", "Sender", "Reply-To", "Subject", "Date", "Message-ID", "To", "Cc",
+            "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "In-Reply-To",
+            "References",
+        ),
+        "Header fields to sign (From is always signed).",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class DnsConfig:
     nameservers: tuple[str, ...] = setting(
         (), "Resolvers as HOST or HOST:PORT; empty = those in /etc/resolv.conf."
@@ -206,11 +385,11 @@ class SmtpClientConfig:
         "opportunistic",
         "STARTTLS toward peers: none, opportunistic, required, or verify (certificate checked).",
     )
-    tls_policy: dict[str, str] = setting(  # noqa: RUF009 (setting() makes a default_factory)
+    tls_policy: dict[str, str] = setting(
         {}, "Per-destination TLS policy: domain or relay host -> none|opportunistic|..."
     )
     tls_ca_file: str = setting("", "CA bundle for 'verify'; '' = the system's trust store.")
-    credentials: dict[str, str] = setting(  # noqa: RUF009 (as above)
+    credentials: dict[str, str] = setting(
         {}, "AUTH toward relay hosts: host (as in [routes]) -> 'user:password'."
     )
     auth_without_tls: bool = setting(False, "Send AUTH credentials over a connection without TLS.")
@@ -265,6 +444,49 @@ def _check_routes(routes: dict[str, str]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class AliasesConfig:
+    file: str = setting(
+        "", "Aliases file (sendmail/Postfix format); '' = none. Re-read when it changes."
+    )
+    allow_pipes: bool = setting(
+        False, "Allow '|command' targets in aliases, :include: and forward files."
+    )
+    allow_files: bool = setting(
+        False, "Allow '/path' (mbox file) targets in aliases, :include: and forward files."
+    )
+    max_depth: int = setting(
+        20, "Nesting limit of aliases, includes and forwards; deeper fails (554 5.4.6)."
+    )
+    forward_files: bool = setting(
+        True, "Honour forward files: ~/.forward (system users) or {data_dir}/mail/USER/forward."
+    )
+    user: str = setting(
+        "nobody", "Account whose privileges alias pipes and files use when running as root."
+    )
+    pipe_timeout: float = setting(
+        300.0, "Seconds a pipe command may run; then it is killed and delivery deferred."
+    )
+
+    def __post_init__(self) -> None:
+        _positive("aliases", "max_depth", self.max_depth)
+        _positive("aliases", "pipe_timeout", self.pipe_timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyConfig:
+    vrfy: str = setting(
+        "trusted", "VRFY: on, off (252 to all) or trusted (trusted networks and AUTH only)."
+    )
+    expn: str = setting(
+        "trusted", "EXPN: on, off (252 to all) or trusted (trusted networks and AUTH only)."
+    )
+
+    def __post_init__(self) -> None:
+        _choice("verify", "vrfy", self.vrfy, ("on", "off", "trusted"))
+        _choice("verify", "expn", self.expn, ("on", "off", "trusted"))
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterConfig:
     node: str = setting(
         "", "This node's name among nodes sharing a queue (its lease owner); '' = the host name."
@@ -286,6 +508,15 @@ class Config:
         default_factory=dict,
         metadata={"doc": 'Transport table: domain or "*" -> "smtp:[host]:port" (no MX lookup)'},
     )
+    aliases: AliasesConfig = field(default_factory=AliasesConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    submission: SubmissionConfig = field(default_factory=SubmissionConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    mailauth: MailAuthConfig = field(default_factory=MailAuthConfig)
+    dkim: DkimConfig = field(default_factory=DkimConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:

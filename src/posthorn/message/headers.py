@@ -18,6 +18,7 @@ __all__ = [
     "count_received",
     "date_header",
     "delivered_to",
+    "delivered_to_values",
     "has_header",
     "header_block",
     "message_id",
@@ -26,6 +27,9 @@ __all__ = [
     "starts_with_header",
 ]
 
+_DELIVERED_TO = re.compile(
+    rb"^delivered-to[ \t]*:((?:[^\r\n]*)(?:\r\n[ \t][^\r\n]*)*)", re.IGNORECASE | re.MULTILINE
+)
 _RECEIVED = re.compile(rb"^received[ \t]*:", re.IGNORECASE | re.MULTILINE)
 _FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
 
@@ -102,3 +106,13 @@ def return_path(sender: Address | None) -> bytes:
 
 def delivered_to(address: Address) -> bytes:
     return f"Delivered-To: {address}\r\n".encode()
+
+
+def delivered_to_values(headers: bytes) -> list[str]:
+    """The addresses of the Delivered-To fields in a header block (unfolded, without
+    angle brackets): the trace of local deliveries and forwards (loop protection)."""
+    out = []
+    for match in _DELIVERED_TO.finditer(headers):
+        value = b" ".join(match.group(1).split()).decode("utf-8", "replace").strip()
+        out.append(value[1:-1] if value.startswith("<") and value.endswith(">") else value)
+    return out

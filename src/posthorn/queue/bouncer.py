@@ -67,11 +67,9 @@ class Bouncer:
             entry = self._entry(message, rcpt, update, outcome, now)
             if entry is not None:
                 groups.setdefault(entry.action, []).append(entry)
-        out = []
+        out: list[NewMessage] = []
         for entries in groups.values():
-            dsn = self._message(message, content, entries, now)
-            if dsn is not None:
-                out.append(dsn)
+            out += self._message(message, content, entries, now)
         return out
 
     def _entry(
@@ -116,7 +114,7 @@ class Bouncer:
         content: bytes,
         entries: list[bounce.DsnEntry],
         now: float,
-    ) -> NewMessage | None:
+    ) -> list[NewMessage]:
         original = message.envelope
         assert original.sender is not None
         data = bounce.compose(
@@ -137,11 +135,11 @@ class Bouncer:
         prepared = self.intake.prepare(envelope, data)
         if isinstance(prepared, Reply):
             _log.warning("%s: cannot queue a DSN: %s", message.qid, prepared)
-            return None
+            return []
         _log.info(
             "%s: sender %s notification: %s",
             message.qid,
             "non-delivery" if entries[0].action == "failed" else entries[0].action,
-            prepared.qid,
+            ", ".join(p.qid for p in prepared),
         )
         return prepared

@@ -31,6 +31,7 @@ from posthorn.queue.model import (
 )
 from posthorn.queue.sqlite_rows import envelope_from, envelope_json
 from posthorn.queue.store import StoreError
+from posthorn.routing.routes import fixed_route_from_text, fixed_route_to_text
 
 __all__ = ["SCHEMA_VERSION", "Conn"]
 
@@ -75,6 +76,9 @@ _MIGRATIONS = [
     CREATE INDEX recipients_domain ON recipients (domain_key) WHERE state = 'pending';
     CREATE INDEX messages_leased ON messages (lease_owner) WHERE lease_owner <> '';
     """,
+    # 1 -> 2: recipients.route holds the fixed route (file, pipe, refused) that alias
+    # expansion gave a recipient (as in the SQLite store); NULL: routed at delivery time.
+    "ALTER TABLE recipients ADD COLUMN route text",
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 _MIGRATION_LOCK = 0x706F7374686F726E  # "posthorn": serialises nodes migrating at once
@@ -110,11 +114,12 @@ def _text(value: str) -> str:
 
 
 def _recipient_status(row: tuple[Any, ...]) -> RecipientStatus:
-    (_, idx, local, domain, notify, orcpt, state, attempts, reply, relay, due, warned) = row
+    (_, idx, local, domain, notify, orcpt, state, attempts, reply, relay, due, warned, route) = row
     recipient = Recipient(
         Address(local, domain),
         None if notify is None else frozenset(notify.split(",")),
         orcpt,
+        None if route is None else fixed_route_from_text(route),
     )
     return RecipientStatus(idx, recipient, RcptState(state), attempts, reply, relay, due, warned)
 
@@ -122,7 +127,7 @@ def _recipient_status(row: tuple[Any, ...]) -> RecipientStatus:
 _MESSAGE_COLUMNS = "qid, envelope, arrival, size, hold, lease_owner, lease_until"
 _RECIPIENT_COLUMNS = (
     "qid, idx, local, domain, notify, orcpt, state, attempts, last_reply, relay,"
-    " next_attempt, warned"
+    " next_attempt, warned, route"
 )
 
 
@@ -168,8 +173,8 @@ async def insert(conn: Conn, messages: Sequence[NewMessage]) -> None:
             [(m.qid, m.content) for m in messages],
         )
         await cursor.executemany(
-            "INSERT INTO recipients (qid, idx, local, domain, domain_key, notify, orcpt)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO recipients (qid, idx, local, domain, domain_key, notify, orcpt, route)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (
                     m.qid,
@@ -179,6 +184,7 @@ async def insert(conn: Conn, messages: Sequence[NewMessage]) -> None:
                     r.address.domain_key,
                     None if r.notify is None else ",".join(sorted(r.notify)),
                     r.orcpt,
+                    None if r.route is None else fixed_route_to_text(r.route),
                 )
                 for m in messages
                 for i, r in enumerate(m.envelope.recipients)

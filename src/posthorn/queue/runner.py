@@ -29,7 +29,7 @@ from posthorn.queue.model import (
     RecipientUpdate,
 )
 from posthorn.queue.store import QueueStore, StoreError
-from posthorn.routing.router import Route, Router
+from posthorn.routing.router import Refused, Route, Router
 from posthorn.smtp.reply import Reply
 
 __all__ = ["Bouncer", "Runner", "Transport"]
@@ -199,7 +199,9 @@ class Runner:
             return
         groups: dict[Route | None, list[RecipientStatus]] = {}
         for rcpt in message.pending:
-            groups.setdefault(self.router.route(rcpt.recipient.address), []).append(rcpt)
+            # A route fixed at intake (file, pipe, refused) wins over the address's.
+            route = rcpt.recipient.route or self.router.route(rcpt.recipient.address)
+            groups.setdefault(route, []).append(rcpt)
         outcomes: dict[int, Outcome] = {}
         for route, rcpts in groups.items():
             outcomes.update(await self._deliver_route(message, content, route, rcpts))
@@ -226,6 +228,8 @@ class Runner:
     ) -> dict[int, Outcome]:
         if route is None:
             return {r.index: Failed(_NO_SUCH_USER, "local") for r in rcpts}
+        if isinstance(route, Refused):
+            return {r.index: Failed(route.reply, "local") for r in rcpts}
         transport = self.transports.get(type(route))
         if transport is None:
             reply = Reply(451, "4.3.5", (f"No transport for {type(route).__name__} routes",))

@@ -21,8 +21,9 @@ from posthorn.queue.model import (
     RecipientStatus,
     RecipientUpdate,
 )
+from posthorn.routing.routes import fixed_route_from_text, fixed_route_to_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS recipients (
     relay TEXT NOT NULL DEFAULT '',
     next_attempt REAL NOT NULL DEFAULT 0,
     warned INTEGER NOT NULL DEFAULT 0,
+    route TEXT,
     PRIMARY KEY (qid, idx)
 );
 CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt);
@@ -57,13 +59,30 @@ CREATE INDEX IF NOT EXISTS recipients_domain ON recipients (domain_key, state);
 """
 
 
+# Each step takes the schema from version N to N + 1, in place; data is kept.
+_MIGRATIONS = {
+    # 1 -> 2: recipients.route holds the fixed route (file, pipe, refused) that alias
+    # expansion gave a recipient; NULL for an address routed at delivery time.
+    1: "ALTER TABLE recipients ADD COLUMN route TEXT",
+}
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
     row = conn.execute("SELECT version FROM schema_version").fetchone()
     if row is None:
         conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-    elif row[0] > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(f"queue schema {row[0]} is newer than this Posthorn")
+        return
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(f"queue schema {version} is newer than this Posthorn")
+    while version < SCHEMA_VERSION:
+        # One transaction per step: a crash leaves the schema at N or N + 1, never between.
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(_MIGRATIONS[version])
+        version += 1
+        conn.execute("UPDATE schema_version SET version = ?", (version,))
+        conn.execute("COMMIT")
 
 
 # -- mapping -------------------------------------------------------------------------
@@ -100,11 +119,15 @@ def envelope_from(data: str, arrival: float, recipients: tuple[Recipient, ...]) 
 
 
 def _recipient_status(row: sqlite3.Row | tuple[Any, ...]) -> RecipientStatus:
-    (_, idx, local, domain, _, notify, orcpt, state, attempts, reply, relay, due, warned) = row
+    (_, idx, local, domain, _, notify, orcpt, state, attempts, reply, relay, due, warned) = row[
+        :13
+    ]
+    route = row[13]
     recipient = Recipient(
         Address(local, domain),
         None if notify is None else frozenset(notify.split(",")),
         orcpt,
+        None if route is None else fixed_route_from_text(route),
     )
     return RecipientStatus(
         idx, recipient, RcptState(state), attempts, reply, relay, due, bool(warned)
@@ -141,8 +164,8 @@ def insert(conn: sqlite3.Connection, message: NewMessage) -> None:
     )
     conn.execute("INSERT INTO contents VALUES (?, ?)", (message.qid, message.content))
     conn.executemany(
-        "INSERT INTO recipients (qid, idx, local, domain, domain_key, notify, orcpt)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO recipients (qid, idx, local, domain, domain_key, notify, orcpt, route)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 message.qid,
@@ -152,6 +175,7 @@ def insert(conn: sqlite3.Connection, message: NewMessage) -> None:
                 r.address.domain_key,
                 None if r.notify is None else ",".join(sorted(r.notify)),
                 r.orcpt,
+                None if r.route is None else fixed_route_to_text(r.route),
             )
             for i, r in enumerate(env.recipients)
         ],

@@ -1,10 +1,12 @@
 """The SMTP service on asyncio: accept connections and drive each one's conversation.
 
-Owns: listening sockets, the connection limit, the per-connection loop that moves bytes
-between the socket and the server core (`next_event` / `read` / `session.handle` /
-`write(conn.send(reply))`), timeouts (RFC 5321 section 4.5.3.2), flushing pipelined
-replies together (RFC 2920 section 3.2), the client's host name, and the connect and
-disconnect log lines. Does not own protocol rules or policy.
+Owns: listening sockets (plain, or implicit TLS as RFC 8314 section 3.3 describes), the
+connection limits (through the shared `ClientLimits`), the per-connection loop that moves
+bytes between the socket and the server core (`next_event` / `read` / `session.handle` /
+`write(conn.send(reply))`), the TLS upgrade after the 220 to STARTTLS (RFC 3207), idle and
+whole-session timeouts (RFC 5321 section 4.5.3.2; slowloris), flushing pipelined replies
+together (RFC 2920 section 3.2), the client's host name, and the connect and disconnect
+log lines. Does not own protocol rules or policy.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+import ssl
 
 from posthorn import log
+from posthorn.receive.limits import ClientLimits
 from posthorn.receive.session import Session, SessionContext
+from posthorn.receive.tls import describe
 from posthorn.smtp import events as ev
 from posthorn.smtp.data import ContentLimits
 from posthorn.smtp.reply import Reply
@@ -54,9 +59,40 @@ async def _client_name(address: str, enabled: bool) -> str:
     return str(name)
 
 
+def _discard_read_buffer(reader: asyncio.StreamReader) -> int:
+    """Drop plaintext the stream has read ahead but nobody has consumed yet.
+
+    asyncio's StreamWriter.start_tls keeps the reader's buffer, so bytes a client sent in
+    clear right after STARTTLS would come out of the reader as if they had arrived over
+    TLS: the CVE-2011-0411 injection, one layer below the core's own discard.
+    """
+    buffer = getattr(reader, "_buffer", None)
+    if not isinstance(buffer, bytearray):
+        return 0
+    size = len(buffer)
+    buffer.clear()
+    return size
+
+
 class Listener:
-    def __init__(self, ctx: SessionContext) -> None:
+    def __init__(
+        self,
+        ctx: SessionContext,
+        *,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        kind: str = "smtp",
+    ) -> None:
+        if implicit_tls and tls is None:
+            raise ValueError("an implicit-TLS listener needs a TLS context")
         self.ctx = ctx
+        self.tls = tls
+        self.implicit_tls = implicit_tls
+        self.kind = kind
+        self.handshake_timeout = ctx.config.tls.handshake_timeout
+        self.client_limits = ctx.limits or ClientLimits(
+            ctx.config.limits, ctx.config.auth, max_connections=ctx.config.server.max_connections
+        )
         smtp = ctx.config.smtp
         self.limits = ContentLimits(
             max_size=smtp.max_message_size,
@@ -70,11 +106,21 @@ class Listener:
 
     async def start(self, address: str) -> asyncio.Server:
         host, port = parse_listen(address)
+        tls_args: dict[str, object] = {}
+        if self.implicit_tls:
+            # RFC 8314 section 3.3: TLS from the first byte; SMTP starts after the handshake.
+            tls_args = {"ssl": self.tls, "ssl_handshake_timeout": self.handshake_timeout}
         server = await asyncio.start_server(
-            self._accept, host, port, reuse_address=True, backlog=1024, limit=_READ_SIZE
+            self._accept,
+            host,
+            port,
+            reuse_address=True,
+            backlog=1024,
+            limit=_READ_SIZE,
+            **tls_args,  # type: ignore[arg-type]
         )
         self.servers.append(server)
-        _log.info("listening on %s", address)
+        _log.info("listening on %s (%s)", address, self.kind)
         return server
 
     async def close(self) -> None:
@@ -101,17 +147,31 @@ class Listener:
         peer = writer.get_extra_info("peername") or ("", 0)
         address = str(peer[0])
         hostname = self.ctx.config.server.hostname
-        if self.active > self.ctx.config.server.max_connections:
-            _log.warning("connection limit reached; refusing [%s]", address)
-            writer.write(Reply(421, "4.7.0", (f"{hostname} Too many connections",)).to_bytes())
+        refusal = self.client_limits.connect(address, hostname)
+        if refusal is not None:
+            _log.warning("%s; refusing [%s]", refusal.lines[0], address)
+            with contextlib.suppress(OSError):
+                writer.write(refusal.to_bytes())
             await self._close(writer)
             return
+        try:
+            await self._session(reader, writer, address)
+        finally:
+            self.client_limits.disconnect(address)
+
+    async def _session(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str
+    ) -> None:
+        hostname = self.ctx.config.server.hostname
         name = await _client_name(address, self.ctx.config.smtp.reverse_dns)
         session = Session(self.ctx, address, name)
-        _log.info("connect from %s", session.peer)
+        _log.info("connect from %s (%s)", session.peer, self.kind)
+        if self.implicit_tls:
+            session.tls_started(describe(writer.get_extra_info("ssl_object")))
         conn = ServerConnection(
-            self.ctx.caps, self.limits, max_command_line=self.ctx.config.smtp.max_command_line
+            session.caps, self.limits, max_command_line=self.ctx.config.smtp.max_command_line
         )
+        conn.tls = bool(session.tls)
         try:
             await self._converse(conn, session, reader, writer)
         except (ConnectionError, OSError) as exc:
@@ -134,6 +194,8 @@ class Listener:
         writer: asyncio.StreamWriter,
     ) -> None:
         smtp = self.ctx.config.smtp
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ctx.config.limits.session_timeout
         out = bytearray(conn.send(session.greeting()))
         while True:
             event = conn.next_event()
@@ -145,13 +207,17 @@ class Listener:
                     out = bytearray()
                     await writer.drain()
                 timeout = smtp.data_timeout if conn.state is State.DATA else smtp.idle_timeout
+                # A client that trickles bytes resets the idle timer; the session's own
+                # deadline is what stops it (slowloris).
+                remaining = deadline - loop.time()
                 try:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout(max(0.0, min(timeout, remaining))):
                         data = await reader.read(_READ_SIZE)
                 except TimeoutError:
-                    reply = Reply(421, "4.4.2", (f"{session.hostname} Error: timeout exceeded",))
-                    writer.write(conn.send(reply))
-                    _log.info("timeout after %s from %s", conn.state.name, session.peer)
+                    which = "timeout" if timeout < remaining else "session time limit"
+                    text = f"{session.hostname} Error: {which} exceeded"
+                    writer.write(conn.send(Reply(421, "4.4.2", (text,))))
+                    _log.info("%s after %s from %s", which, conn.state.name, session.peer)
                     return
                 conn.receive_data(data)
                 continue
@@ -167,6 +233,30 @@ class Listener:
                 writer.write(out)
                 await writer.drain()
                 return
+            if isinstance(event, ev.StartTls) and answer.code == 220:
+                writer.write(out)
+                out = bytearray()
+                await self._start_tls(conn, session, reader, writer)
+
+    async def _start_tls(
+        self,
+        conn: ServerConnection,
+        session: Session,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Upgrade after the 220 is on the wire; the core has dropped its own buffer."""
+        assert self.tls is not None
+        await writer.drain()
+        dropped = _discard_read_buffer(reader)
+        if dropped:
+            _log.warning(
+                "%s: discarded %d octets sent before the TLS handshake", session.peer, dropped
+            )
+        await writer.start_tls(self.tls, ssl_handshake_timeout=self.handshake_timeout)
+        session.tls_started(describe(writer.get_extra_info("ssl_object")))
+        conn.caps = session.caps
+        conn.authenticated = False
 
     async def _close(self, writer: asyncio.StreamWriter) -> None:
         writer.close()

@@ -1,14 +1,20 @@
 """One SMTP session's policy: the answer to each event the server core hands out.
 
 Owns: the transaction being built (sender, recipients, content), the replies to each
-command (RFC 5321 section 4.2 codes with RFC 3463 enhanced codes), recipient limits,
-relay permission, error counting, and handing a complete message to intake. Does not own
-protocol sequencing or framing (`posthorn.smtp.server`) or sockets (`listener.py`).
+command (RFC 5321 section 4.2 codes with RFC 3463 enhanced codes), the capabilities this
+session offers (STARTTLS before TLS, AUTH under TLS), STARTTLS and AUTH exchanges (RFC
+3207, RFC 4954), AUTH before MAIL on submission listeners (RFC 6409), recipient limits,
+relay permission (`routing/relay.py`), error counting and the tarpit, header limits, the
+inbound authentication checks, and handing a complete message to intake. Does not own
+protocol sequencing or framing (`posthorn.smtp.server`), sockets or the TLS handshake
+(`listener.py`), or shared per-client counters (`limits.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import dataclasses
 import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +24,12 @@ from posthorn import log
 from posthorn.config import Config
 from posthorn.envelope import Envelope, Recipient
 from posthorn.intake import Intake
+from posthorn.mailauth.check import InboundChecker
+from posthorn.message import headers
+from posthorn.passwords import PasswordFile
+from posthorn.receive.limits import ClientLimits
+from posthorn.receive.login import Login, LoginResult
+from posthorn.routing import relay
 from posthorn.routing.router import Router
 from posthorn.smtp import events as ev
 from posthorn.smtp.extensions import Capabilities
@@ -46,6 +58,11 @@ class SessionContext:
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     etrn: Callable[[str], Awaitable[Reply]] | None = None
     max_errors: int = 20
+    passwords: PasswordFile | None = None  # AUTH is offered only with a password file
+    limits: ClientLimits | None = None
+    require_auth: bool = False  # a submission listener: AUTH before MAIL (RFC 6409)
+    checker: InboundChecker | None = None  # SPF, DKIM, DMARC of inbound mail
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 @dataclass(slots=True)
@@ -66,16 +83,53 @@ class Session:
         self.tls = ""  # protocol and cipher, once STARTTLS is done
         self.auth_user: str | None = None
         self.errors = 0
+        self.refused_rcpts = 0
         self.counts: collections.Counter[str] = collections.Counter()
         self.tx = _Transaction()
-        self.trusted = self._is_trusted(client_address)
+        # A client in the trusted networks may relay without AUTH.
+        self.trusted = relay.may_relay(client_address, False, ctx.trusted_networks)
+        self._login = (
+            Login(ctx.passwords, ctx.limits, client_address, self.peer, ctx.sleep)
+            if ctx.passwords is not None
+            else None
+        )
+        self.caps = self.capabilities()
 
-    def _is_trusted(self, address: str) -> bool:
+    @property
+    def loopback(self) -> bool:
         try:
-            ip = ipaddress.ip_address(address)
+            return ipaddress.ip_address(self.client_address).is_loopback
         except ValueError:
             return False
-        return any(ip in net for net in self.ctx.trusted_networks)
+
+    def capabilities(self) -> Capabilities:
+        """What EHLO offers now: STARTTLS until TLS is on, AUTH only under TLS (or on
+        loopback when configured), so that no password crosses the wire in clear."""
+        base = self.ctx.caps
+        auth_ok = bool(self.tls) or (
+            self.ctx.config.auth.allow_plaintext_loopback and self.loopback
+        )
+        offer_auth = self.ctx.passwords is not None and auth_ok
+        return dataclasses.replace(
+            base,
+            starttls=base.starttls and not self.tls,
+            auth=tuple(self.ctx.config.auth.mechanisms) if offer_auth else (),
+        )
+
+    def tls_started(self, description: str) -> None:
+        """TLS is on (after STARTTLS, or from the start on an implicit-TLS listener).
+
+        RFC 3207 section 4.2: forget everything learnt from the client before it.
+        """
+        self.tls = description or "using TLS"
+        self.helo = ""
+        self.esmtp = False
+        self.auth_user = None
+        if self._login is not None:
+            self._login.reset()
+        self.tx = _Transaction()
+        self.caps = self.capabilities()
+        _log.info("TLS started for %s: %s", self.peer, self.tls)
 
     @property
     def peer(self) -> str:
@@ -100,12 +154,21 @@ class Session:
         if handler is None:
             return Reply(502, "5.5.1", ("Error: command not implemented",))
         reply = await handler(self, event)
+        if isinstance(event, ev.Rcpt) and reply.code >= 500:
+            await self._tarpit()
         if reply.code >= 500 and not isinstance(event, ev.EndOfMessage):
             self.errors += 1
             if self.errors >= self.ctx.max_errors:
                 _log.warning("too many errors from %s", self.peer)
                 return Reply(421, "4.7.0", (f"{self.hostname} Error: too many errors",))
         return reply
+
+    async def _tarpit(self) -> None:
+        """Slow down a client that guesses recipients (a dictionary attack)."""
+        self.refused_rcpts += 1
+        limits = self.ctx.config.limits
+        if self.refused_rcpts > limits.tarpit_after and limits.tarpit_delay:
+            await self.ctx.sleep(limits.tarpit_delay)
 
     # -- handlers --------------------------------------------------------------------
 
@@ -119,9 +182,19 @@ class Session:
         if isinstance(event, ev.Helo):
             return Reply(250, None, (first,))
         # RFC 2034 section 3: no enhanced code in the EHLO reply.
-        return Reply(250, None, (first, *self.ctx.caps.keywords()))
+        return Reply(250, None, (first, *self.caps.keywords()))
 
     async def _mail(self, event: ev.Mail) -> Reply:
+        if self.ctx.require_auth and self.auth_user is None:
+            if self.ctx.caps.starttls and not self.tls:
+                return Reply(530, "5.7.0", ("Must issue a STARTTLS command first",))
+            # RFC 4954 section 6: 530 5.7.0 when the server requires authentication.
+            return Reply(530, "5.7.0", ("Authentication required",))
+        if self.ctx.limits is not None:
+            refusal = self.ctx.limits.mail(self.client_address)
+            if refusal is not None:
+                _log.warning("message rate limit for %s", self.peer)
+                return refusal
         self.tx = _Transaction(sender=event)
         return Reply(250, "2.1.0", ("Ok",))
 
@@ -130,13 +203,16 @@ class Session:
         if len(tx.recipients) >= self.ctx.config.smtp.max_recipients:
             # RFC 5321 section 4.5.3.1.10: 452 tells the client to send the rest later.
             return Reply(452, "4.5.3", ("Error: too many recipients",))
-        address = event.recipient
         router = self.ctx.router
+        # The destination, seen through percent hacks, bang paths and quoted '@'.
+        address = relay.destination(event.recipient, router.is_local)
+        if not router.is_local(address) and not self._may_relay():
+            # RFC 5321 section 3.6.2 and RFC 2505: no open relay.
+            _log.info("relay denied for <%s> from %s", event.recipient, self.peer)
+            return Reply(554, "5.7.1", (f"<{event.recipient}>: Relay access denied",))
         refusal = router.check_recipient(address)
         if refusal is not None:
             return refusal
-        if not router.is_local(address) and not self._may_relay():
-            return Reply(554, "5.7.1", (f"<{address}>: Relay access denied",))
         tx.recipients.append(Recipient(address, event.params.notify, event.params.orcpt))
         return Reply(250, "2.1.5", ("Ok",))
 
@@ -153,10 +229,42 @@ class Session:
         assert tx.sender is not None
         content = b"".join(tx.chunks)
         tx.chunks.clear()
-        reply = await self.ctx.intake.submit(self._envelope(tx), content, tls=self.tls)
+        problem = self._header_problem(content)
+        if problem is not None:
+            return problem
+        checker = self.ctx.checker
+        if checker is not None and (
+            self.ctx.config.mailauth.check_trusted or not self._may_relay()
+        ):
+            verdict = await checker.check(
+                client_address=self.client_address,
+                helo=self.helo,
+                sender=tx.sender.sender,
+                content=content,
+            )
+            if verdict.reject is not None:
+                _log.info("rejected by %s checks from %s", verdict.reject_by, self.peer)
+                return verdict.reject
+            content = verdict.header + checker.strip_forged(content)
+        envelope = self._envelope(tx)
+        reply = await self.ctx.intake.submit(
+            envelope, content, tls=self.tls, sign=self._may_relay()
+        )
         if reply.is_positive:
             self.counts["accepted"] += 1
         return reply
+
+    def _header_problem(self, content: bytes) -> Reply | None:
+        """552 5.3.4 for a header section over the configured limits."""
+        limits = self.ctx.config.limits
+        block = headers.header_block(content)
+        if len(block) > limits.max_header_size:
+            return Reply(552, "5.3.4", ("Error: message header section too large",))
+        # Field lines minus continuation lines (RFC 5322 section 2.2.3), counted in C.
+        fields = block.count(b"\r\n") - block.count(b"\r\n ") - block.count(b"\r\n\t")
+        if fields > limits.max_headers:
+            return Reply(552, "5.3.4", ("Error: too many header fields",))
+        return None
 
     async def _chunk(self, event: ev.ChunkReceived) -> Reply:
         if event.problem is not None:
@@ -197,10 +305,19 @@ class Session:
     async def _help(self, event: ev.Help) -> Reply:
         return Reply(214, "2.0.0", _HELP)
 
+    def _may_probe(self, mode: str) -> bool:
+        """VRFY/EXPN policy: they reveal who is here, so config may limit or disable them."""
+        return mode == "on" or (mode == "trusted" and self._may_relay())
+
     async def _vrfy(self, event: ev.Vrfy) -> Reply:
-        return self.ctx.router.verify(event.argument)
+        if not self._may_probe(self.ctx.config.verify.vrfy):
+            # RFC 5321 section 7.3: a disabled VRFY answers 252, never 250 or 550.
+            return Reply(252, "2.0.0", ("Cannot VRFY user, but will attempt delivery",))
+        return self.ctx.router.verify(event.argument, may_relay=self._may_relay())
 
     async def _expn(self, event: ev.Expn) -> Reply:
+        if not self._may_probe(self.ctx.config.verify.expn):
+            return Reply(252, "2.0.0", ("Cannot EXPN, but will attempt delivery",))
         return self.ctx.router.expand(event.argument)
 
     async def _turn(self, event: ev.Turn) -> Reply:
@@ -217,6 +334,26 @@ class Session:
 
     async def _invalid(self, event: ev.Invalid) -> Reply:
         return event.reply
+
+    async def _starttls(self, event: ev.StartTls) -> Reply:
+        # The listener starts the handshake once this reply is written (RFC 3207 4).
+        return Reply(220, "2.0.0", ("Ready to start TLS",))
+
+    async def _auth(self, event: ev.Auth) -> Reply:
+        if self._login is None:
+            return Reply(502, "5.5.1", ("Error: authentication not enabled",))
+        result = await self._login.start(event.mechanism, event.initial, self.caps.auth)
+        return self._logged_in(result)
+
+    async def _auth_response(self, event: ev.AuthResponse) -> Reply:
+        if self._login is None:
+            return Reply(503, "5.5.1", ("Error: no AUTH in progress",))
+        return self._logged_in(await self._login.respond(event.line))
+
+    def _logged_in(self, result: LoginResult) -> Reply:
+        if result.user is not None:
+            self.auth_user = result.user
+        return result.reply
 
 
 _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[Reply]]] = {
@@ -236,4 +373,7 @@ _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[Reply]]] = {
     ev.Turn: Session._turn,
     ev.Etrn: Session._etrn,
     ev.Invalid: Session._invalid,
+    ev.StartTls: Session._starttls,
+    ev.Auth: Session._auth,
+    ev.AuthResponse: Session._auth_response,
 }

@@ -96,11 +96,15 @@ def parse_path(inner: str, *, utf8: bool) -> Address:
     """Parse the inside of a Path: an optional source route, then a Mailbox.
 
     RFC 5321 section 4.1.2 and appendix C: the source route (`@a,@b:`) is accepted and
-    ignored. Raises AddressError.
+    ignored; so is one trailing dot after the domain. Raises AddressError.
     """
     route = _ADL.match(inner)
     if route is not None:
         inner = inner[route.end() :]
+    if inner.endswith(".") and not inner.endswith("@."):
+        # A trailing dot (an absolute DNS name) names the same domain: accept it and drop
+        # it, as Postfix does, so that relay checks and routing see one form only.
+        inner = inner[:-1]
     return Address.parse(inner, utf8=utf8)
 
 

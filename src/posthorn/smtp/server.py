@@ -204,6 +204,9 @@ class ServerConnection:
             return command
         ext = _EXTENSION_COMMANDS.get(type(command))
         if ext is not None and not getattr(self.caps, ext):
+            if isinstance(command, Auth) and self.caps.starttls and not self.tls:
+                # AUTH is offered only under TLS here (RFC 4954 section 4, RFC 3207).
+                return Invalid(Reply(530, "5.7.0", ("Must issue a STARTTLS command first",)))
             return Invalid(Reply(502, "5.5.1", ("Error: command not implemented",)))
         if type(command) not in ALLOWED.get(self.state, frozenset()):
             if isinstance(command, Bdat):

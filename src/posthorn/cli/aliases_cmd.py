@@ -1,0 +1,51 @@
+"""`posthorn aliases check FILE`: validate an aliases file (and the files it includes)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from posthorn.cli.common import EX_DATAERR, EX_NOINPUT, EX_OK
+from posthorn.routing.aliases import AliasTable, IncludeTarget, load_aliases
+from posthorn.routing.forward import parse_forward
+
+
+def _include_problems(table: AliasTable) -> list[str]:
+    out = []
+    paths = sorted(
+        {t.path for a in table.entries.values() for t in a.targets if isinstance(t, IncludeTarget)}
+    )
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            out.append(f"{path}: cannot read: {exc.strerror}")
+            continue
+        out.extend(f"{path}: {problem}" for problem in parse_forward(text)[1])
+    return out
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        table = load_aliases(path)
+    except OSError as exc:
+        print(f"posthorn: {path}: {exc.strerror}", file=sys.stderr)
+        return EX_NOINPUT
+    problems = [f"{path}: {p}" for p in table.problems] + _include_problems(table)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{path}: {len(problems)} problem(s), {len(table.entries)} aliases usable")
+        return EX_DATAERR
+    print(f"{path}: {len(table.entries)} aliases, ok")
+    return EX_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    aliases = sub.add_parser("aliases", help="work with aliases files")
+    actions = aliases.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = actions.add_parser("check", help="validate an aliases file")
+    check.add_argument("file", metavar="FILE", help="the aliases file")
+    check.set_defaults(func=cmd_check)

@@ -1,0 +1,170 @@
+"""mbox delivery: one message appended to one mbox file, locked and crash-safe.
+
+Owns: the mbox entry format (a `From sender date` separator line with the envelope
+sender and the asctime date, `>From ` quoting of body lines in the mboxrd way: every
+line that matches `^>*From ` gets one more `>`, so readers can undo it exactly, and an
+empty line after each message), locking as mutt, procmail and Postfix do on Linux (a
+`PATH.lock` dotlock created with link(2), stale after five minutes, then an fcntl
+write lock on the file), and atomicity: the file's size is noted before the append and
+the file is truncated back to it when the write or fsync fails. An append repeated
+after a crash that followed a successful write finds its own entry at the end of the
+file and is not written twice. Does not own line endings (the caller passes LF
+content) or which file.
+
+Raises OSError (file system errors) and `MailboxBusy` (a subclass: the lock could not
+be had in time); the caller turns them into outcomes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import socket
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from posthorn.address import Address
+
+__all__ = ["MailboxBusy", "append", "entry", "from_line", "quote"]
+
+_FROM = re.compile(rb"^(>*From )", re.MULTILINE)
+_STALE = 300.0  # seconds after which a dotlock is considered left behind (Debian policy)
+
+
+class MailboxBusy(OSError):
+    """Another program holds the mailbox lock for longer than we wait."""
+
+
+def from_line(sender: Address | None, when: float) -> bytes:
+    """`From sender Mon Jul 19 12:47:34 1993`: MAILER-DAEMON for the null sender."""
+    who = "MAILER-DAEMON" if sender is None else str(sender)
+    # The separator line is split at spaces by readers; a quoted local part may hold some.
+    who = "".join("_" if ch.isspace() else ch for ch in who)
+    return f"From {who} {time.asctime(time.gmtime(when))}\n".encode()
+
+
+def quote(content: bytes) -> bytes:
+    """mboxrd quoting: `From ` and `>From ` lines get one more `>`."""
+    return _FROM.sub(rb">\1", content)
+
+
+def entry(sender: Address | None, when: float, content: bytes) -> bytes:
+    """The bytes one message adds to an mbox: separator, quoted content, empty line."""
+    body = quote(content)
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    return from_line(sender, when) + body + b"\n"
+
+
+@contextlib.contextmanager
+def _dotlock(
+    path: Path, deadline: float, clock: Callable[[], float], sleep: Callable[[float], None]
+) -> Iterator[None]:
+    lock = path.with_name(path.name + ".lock")
+    unique = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{time.time_ns()}")
+    try:
+        fd = os.open(unique, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        # The directory is not ours to write (a file target in /tmp-like places):
+        # the fcntl lock alone protects the file, as mutt does without dotlock rights.
+        yield
+        return
+    os.close(fd)
+    try:
+        while True:
+            try:
+                os.link(unique, lock)
+                break
+            except FileExistsError:
+                pass
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - os.stat(lock).st_mtime > _STALE:
+                    os.unlink(lock)
+                    continue
+            if clock() > deadline:
+                raise MailboxBusy(errno.EAGAIN, f"{lock} held by another program")
+            sleep(0.05)
+    finally:
+        os.unlink(unique)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+
+
+def _fcntl_lock(
+    fd: int, deadline: float, clock: Callable[[], float], sleep: Callable[[float], None]
+) -> None:
+    while True:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+        if clock() > deadline:
+            raise MailboxBusy(errno.EAGAIN, "mailbox is locked by another program")
+        sleep(0.05)
+
+
+def _separator(fd: int, size: int) -> bytes:
+    """What must come first so that our `From ` line starts after an empty line."""
+    if size == 0:
+        return b""
+    tail = os.pread(fd, 2, max(0, size - 2))
+    if tail.endswith(b"\n\n") or tail == b"\n":
+        return b""
+    return b"\n" if tail.endswith(b"\n") else b"\n\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def append(
+    path: Path,
+    data: bytes,
+    *,
+    create_dirs: bool = True,
+    lock_timeout: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Append the mbox entry `data` (see `entry`); False when it is already the last
+    entry of the file (a repeated delivery after a crash)."""
+    if create_dirs:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    deadline = clock() + lock_timeout
+    with _dotlock(path, deadline, clock, sleep):
+        # O_NOFOLLOW: a symlink planted in place of the mailbox must not redirect us.
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+        fd = os.open(path, flags, 0o600)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+                raise OSError(errno.EPERM, f"{path}: not a regular file with one link")
+            _fcntl_lock(fd, deadline, clock, sleep)
+            size = os.fstat(fd).st_size
+            if size >= len(data) and os.pread(fd, len(data), size - len(data)) == data:
+                return False
+            try:
+                _write_all(fd, _separator(fd, size) + data)
+                os.fsync(fd)
+            except BaseException:
+                # A failed append must not leave half a message: cut back to where we began.
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+                raise
+            return True
+        finally:
+            os.close(fd)  # closing releases the fcntl lock

@@ -1,0 +1,59 @@
+"""Queue schema 1 -> 2: recipients.route added in place, queued mail kept."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from posthorn.address import Address
+from posthorn.envelope import Envelope, Recipient
+from posthorn.queue import sqlite_rows
+from posthorn.queue.model import NewMessage
+from posthorn.queue.sqlite import SqliteStore
+from posthorn.routing.routes import File, Pipe, Refused
+from posthorn.smtp.reply import Reply
+
+V1 = sqlite_rows._SCHEMA.replace("    route TEXT,\n", "")
+
+
+def test_version_1_database_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "queue.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(V1)
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute("INSERT INTO messages (qid, envelope, arrival, size) VALUES ('Q1', ?, 5, 3)",
+                 ('{"sender": ["a", "b.test"], "body": null, "smtputf8": false, "ret": null,'
+                  ' "envid": null, "client_address": "", "client_name": "", "helo": "",'
+                  ' "protocol": "ESMTP", "auth_user": null}',))  # fmt: skip
+    conn.execute("INSERT INTO contents VALUES ('Q1', x'616263')")
+    conn.execute(
+        "INSERT INTO recipients (qid, idx, local, domain, domain_key) VALUES"
+        " ('Q1', 0, 'bob', 'mx.test', 'mx.test')"
+    )
+    conn.close()
+
+    async def run() -> None:
+        store = SqliteStore(path)
+        await store.open()
+        try:
+            (old,) = await store.list()
+            assert old.recipients[0].recipient == Recipient(Address("bob", "mx.test"))
+            routes = (
+                File("/var/mail/archive", "nobody"),
+                Pipe("/usr/bin/prog 'a b'", "sam"),
+                Refused(Reply(554, "5.4.6", ("loop",))),
+            )
+            rcpts = tuple(Recipient(Address("x", "mx.test"), route=r) for r in routes)
+            env = Envelope(Address("a", "b.test"), rcpts, arrival=6.0)
+            await store.commit(NewMessage("Q2", env, b"data"))
+            new = await store.get("Q2")
+            assert new is not None
+            assert tuple(r.recipient.route for r in new.recipients) == routes
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT version FROM schema_version").fetchone() == (2,)
+    conn.close()

@@ -1,6 +1,8 @@
 """Posthorn's benchmark: accept rate, CPU and memory against Postfix, aiosmtpd, smtp-sink.
 
-Run `python bench/run.py` (as root, so that a throw-away Postfix can start; see the README).
+Run `python bench/run.py` (as root, so that a throw-away Postfix can start; see the README);
+`--postgres` adds the cost of the shared queue (bench/cluster.py: one and two nodes on
+PostgreSQL against one on SQLite).
 Every figure is the median of --runs interleaved runs (each run starts every server
 afresh and drives each mode with Postfix's smtp-source); ratios to Postfix are computed
 within the same run. Prints a Markdown table; writes the raw figures to bench/out/.
@@ -160,6 +162,10 @@ def main() -> int:
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temp directories")
+    parser.add_argument(
+        "--postgres", action="store_true", help="also: 1 and 2 nodes on PostgreSQL vs SQLite"
+    )
+    parser.add_argument("--postgres-count", type=int, default=4000, help="messages per mode")
     args = parser.parse_args()
     missing = check_tools()
     if missing:
@@ -176,6 +182,12 @@ def main() -> int:
             extra = latency.all_figures(work, args.runs)
             report["latency"] = extra
             text += "\n\n" + latency.render(extra)
+        if args.postgres:
+            import cluster
+
+            shared = cluster.runs(args.postgres_count, args.runs)
+            report["postgres"] = shared
+            text += f"\n\n## Shared queue (median of {args.runs} runs)\n\n" + cluster.table(shared)
     (OUT / "results.json").write_text(json.dumps(report, indent=2))
     print("\n" + text)
     return 0

@@ -11,6 +11,7 @@ import json
 import re
 import smtplib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -162,5 +163,40 @@ def test_a_killed_node_loses_its_leases_and_the_other_node_delivers(
         taken_over = sorted(a.at for a in accepted)[-len(held) :]
         assert min(taken_over) >= min(held.values()) - 0.5
         assert max(taken_over) >= latest_expiry - 0.5
+    finally:
+        sink.stop()
+
+
+def test_queue_commands_see_the_shared_queue_from_any_node(
+    pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
+) -> None:
+    sink = GatedSink().start()
+    extra = f'\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
+    try:
+        # A node that is not running: only its config file, as on an admin host.
+        other = Server(tmp_path / "admin", node_config("admin", pg_dsn, tmp_path / "mb", extra))
+        other.root.mkdir()
+        other.config_path.write_text(other.config_text)
+        init = other.cli("queue", "init")
+        assert init.returncode == 0, init.stderr.decode()
+        assert init.stdout.decode().strip().endswith(": created")
+        again = other.cli("queue", "init")
+        assert again.stdout.decode().strip().endswith(": up to date")
+
+        one = nodes("node1", node_config("node1", pg_dsn, tmp_path / "mb", extra))
+        with smtplib.SMTP(one.host, one.port, timeout=30) as client:
+            client.sendmail("a@example.org", ["rcpt@sink.test"], b"Subject: s\r\n\r\nx\r\n")
+        sink.wait_waiting(1)
+        listing = other.cli("queue", "list")
+        assert "being delivered by node1" in listing.stdout.decode()
+        (entry,) = json.loads(other.cli("queue", "list", "--json").stdout)
+        assert entry["lease_owner"] == "node1"
+        assert entry["lease_until"] > time.time()
+        flushed = other.cli("queue", "flush")
+        assert flushed.returncode == 0
+        assert "1 recipient(s) scheduled" in flushed.stdout.decode()
+        sink.open_gate()
+        wait_for(lambda: queue_empty(other), 30, "an empty queue")
+        assert sink.subjects() == ["s"]
     finally:
         sink.stop()

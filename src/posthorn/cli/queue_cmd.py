@@ -28,6 +28,8 @@ def _message_json(m: QueuedMessage) -> dict[str, object]:
         "arrival": m.envelope.arrival,
         "sender": m.envelope.sender_text,
         "hold": m.hold,
+        "lease_owner": m.lease_owner,  # the node delivering it ("" when none)
+        "lease_until": m.lease_until,
         "recipients": [
             {
                 "address": str(r.recipient.address),
@@ -66,6 +68,10 @@ def cmd_queue_list(args: argparse.Namespace) -> int:
         env = m.envelope
         flag = "!" if m.hold else ""
         print(f"{m.qid}{flag:1} {m.size:>8} {_age(now - env.arrival):>5}  <{env.sender_text}>")
+        if m.lease_owner and m.lease_until > now:
+            # Several nodes may share this queue: say which one is delivering it.
+            until = time.strftime("%H:%M:%S", time.localtime(m.lease_until))
+            print(f"{'':27}(being delivered by {m.lease_owner}, lease until {until})")
         for r in m.recipients:
             print(f"{'':27}<{r.recipient.address}> {r.state.value}")
             if r.last_reply:
@@ -99,6 +105,39 @@ def cmd_queue_flush(args: argparse.Namespace) -> int:
     return EX_OK
 
 
+def cmd_queue_init(args: argparse.Namespace) -> int:
+    """Create the queue's schema, or migrate it to this version (also done at start-up)."""
+    from posthorn import daemon
+    from posthorn.queue import sqlite_rows
+    from posthorn.queue.postgres import init_schema
+
+    config = load_config(args)
+
+    async def init() -> tuple[int | None, int]:
+        if config.queue.store != "sqlite":
+            return await init_schema(config.queue.store)
+        store = daemon.open_store(config)
+        await store.open()  # creates or migrates the database file
+        await store.close()
+        return None, sqlite_rows.SCHEMA_VERSION
+
+    try:
+        before, after = asyncio.run(init())
+    except StoreError as exc:
+        print(f"posthorn: cannot set up the queue: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    if before is None:
+        done = "ready"
+    elif before == 0:
+        done = "created"
+    elif before is not None and before < after:
+        done = f"migrated from version {before}"
+    else:
+        done = "up to date"
+    print(f"queue schema version {after}: {done}")
+    return EX_OK
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     queue = sub.add_parser("queue", help="inspect and control the mail queue")
     actions = queue.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -110,3 +149,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_common(qflush)
     qflush.add_argument("target", nargs="?", metavar="ID|DOMAIN", help="one message or domain")
     qflush.set_defaults(func=cmd_queue_flush)
+    qinit = actions.add_parser("init", help="create or migrate the queue's database schema")
+    add_common(qinit)
+    qinit.set_defaults(func=cmd_queue_init)

@@ -13,11 +13,15 @@ from typing import Any, TypeVar
 from posthorn import config as cfg
 
 __all__ = [
+    "EX_CANTCREAT",
     "EX_CONFIG",
     "EX_DATAERR",
+    "EX_IOERR",
     "EX_NOINPUT",
+    "EX_NOPERM",
     "EX_NOUSER",
     "EX_OK",
+    "EX_PROTOCOL",
     "EX_SOFTWARE",
     "EX_TEMPFAIL",
     "EX_UNAVAILABLE",
@@ -36,7 +40,11 @@ EX_NOINPUT = 66
 EX_NOUSER = 67
 EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
+EX_CANTCREAT = 73
+EX_IOERR = 74
 EX_TEMPFAIL = 75
+EX_PROTOCOL = 76
+EX_NOPERM = 77
 EX_CONFIG = 78
 
 

@@ -12,6 +12,7 @@ from posthorn.config.schema import (
     RelayConfig,
     ServerConfig,
     SmtpConfig,
+    SubmitConfig,
 )
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "RelayConfig",
     "ServerConfig",
     "SmtpConfig",
+    "SubmitConfig",
     "default_data_dir",
     "load",
     "load_text",

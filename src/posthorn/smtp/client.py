@@ -90,6 +90,18 @@ class ClientConnection:
         self._expected.append("BDAT LAST" if last else "BDAT")
         return header.encode("ascii") + b"\r\n" + data
 
+    def start_tls(self) -> None:
+        """The 220 to STARTTLS was received: forget every byte buffered after it.
+
+        Bytes that arrived in plaintext after the 220 could be an attacker's replies
+        injected before the handshake (RFC 3207 section 4.2; the client side of
+        CVE-2011-0411). The TLS session starts with no greeting and nothing pending.
+        """
+        if self._expected or self._partial:
+            raise RuntimeError("STARTTLS with replies still pending")
+        del self._buffer[:]
+        self._lines.reset()
+
     # -- input -----------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:

@@ -11,19 +11,8 @@ from collections.abc import Callable
 from email import policy
 from pathlib import Path
 
+from support.cli import run
 from support.server import Server, env, posthorn_cmd
-
-
-def run(
-    server: Server, *args: str, stdin: str = "", extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    cmd = posthorn_cmd(
-        *args, "--config", str(server.config_path), "--data-dir", str(server.data_dir)
-    )
-    environment = env() | (extra_env or {})
-    return subprocess.run(
-        cmd, input=stdin, capture_output=True, text=True, env=environment, timeout=60
-    )
 
 
 def _match_lines(output: str, patterns: list[str]) -> list[re.Match[str]]:

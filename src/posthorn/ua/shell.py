@@ -11,6 +11,7 @@ those are the pure modules and `submit.py` / `mailboxes.py`.
 from __future__ import annotations
 
 import getpass
+import json
 import mailbox
 import os
 import sys
@@ -22,10 +23,20 @@ from typing import TextIO
 
 from posthorn.config import Config, ConfigError
 from posthorn.message import eol
+from posthorn.ua import view
 from posthorn.ua.compose import Attachment, Composed, ComposeError, Draft, compose
+from posthorn.ua.mailboxes import Entry, MailboxError, Reader, save_parts
 from posthorn.ua.submit import Credentials, NotSent, Sent, SubmitOptions, TlsMode, submit
 
-__all__ = ["SendRequest", "Terminal", "default_sender", "send", "submit_options"]
+__all__ = [
+    "ReadRequest",
+    "SendRequest",
+    "Terminal",
+    "default_sender",
+    "read",
+    "send",
+    "submit_options",
+]
 
 
 class Terminal:
@@ -198,3 +209,95 @@ def send(config: Config, request: SendRequest, terminal: Terminal) -> int:
         show=show,
     )
     return _report(result, composed, terminal, request.verbose)
+
+
+# -- posthorn read -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    mailbox: Path
+    owner: str = ""  # the user, for "No mail for ..."; "" when a path was given
+    number: int | None = None  # None lists the mailbox
+    save: Path | None = None
+    as_json: bool = False
+
+
+def _status(entry: Entry) -> str:
+    """N new, U seen by no one but no longer new, blank once read; then other flags."""
+    first = "N" if entry.new and not entry.seen else ("U" if not entry.seen else " ")
+    return first + "".join(f for f in entry.flags if f in "FRT")
+
+
+def _entry_json(entry: Entry) -> dict[str, object]:
+    summary = view.summarize(entry.head)
+    return {
+        "number": entry.number,
+        "flags": entry.flags,
+        "new": entry.new,
+        "date": summary.date.isoformat() if summary.date else None,
+        "from": summary.sender,
+        "subject": summary.subject,
+        "size": entry.size,
+    }
+
+
+def _list(reader: Reader, request: ReadRequest, terminal: Terminal) -> int:
+    entries = reader.entries()
+    if request.as_json:
+        terminal.line(json.dumps([_entry_json(e) for e in entries], ensure_ascii=False, indent=1))
+    elif not entries:
+        terminal.line(f"No mail for {request.owner}." if request.owner else "No mail.")
+    else:
+        lines = (
+            view.listing_line(e.number, _status(e), view.summarize(e.head), e.size)
+            for e in entries
+        )
+        terminal.out.write("\n".join(lines) + "\n")
+    return os.EX_OK
+
+
+def _show(reader: Reader, request: ReadRequest, number: int, terminal: Terminal) -> int:
+    entry = reader.entry(number)
+    if entry is None:
+        count = len(reader.entries())
+        terminal.error(f"posthorn read: no message {number} (the mailbox holds {count})")
+        return os.EX_NOINPUT
+    rendered = view.render(reader.message(entry))
+    saved: list[Path] = []
+    if request.save is not None:
+        parts = ((p.number, p.filename, p.payload) for p in rendered.attachments)
+        try:
+            saved = save_parts(parts, request.save)
+        except OSError as exc:
+            terminal.error(f"posthorn read: cannot save into {request.save}: {exc.strerror}")
+            return os.EX_CANTCREAT
+    terminal.line(f"Message {number}:")
+    for line in view.render_lines(rendered, (str(p) for p in saved)):
+        terminal.line(line)
+    reader.mark_seen(entry)
+    return os.EX_OK
+
+
+def read(request: ReadRequest, terminal: Terminal) -> int:
+    """Run `posthorn read`: list the mailbox, or show (and mark seen) one message."""
+    if not request.mailbox.exists() and request.owner:
+        if request.number is None:
+            terminal.line(f"No mail for {request.owner}.")
+            return os.EX_OK
+        terminal.error(f"posthorn read: no mail for {request.owner}")
+        return os.EX_NOINPUT
+    try:
+        reader = Reader(request.mailbox)
+    except (MailboxError, mailbox.NoSuchMailboxError) as exc:
+        terminal.error(f"posthorn read: {exc}")
+        return os.EX_NOINPUT
+    try:
+        if request.number is None:
+            return _list(reader, request, terminal)
+        return _show(reader, request, request.number, terminal)
+    except OSError as exc:
+        terminal.error(f"posthorn read: {request.mailbox}: {exc.strerror or exc}")
+        return os.EX_IOERR
+    finally:
+        reader.close()

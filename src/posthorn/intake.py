@@ -57,7 +57,15 @@ class Intake:
             for r in recipients
         )
 
-    def _trace(self, envelope: Envelope, qid: str, content: bytes, now: float, tls: str) -> bytes:
+    def _trace(
+        self,
+        envelope: Envelope,
+        qid: str,
+        content: bytes,
+        now: float,
+        tls: str,
+        uid: int | None = None,
+    ) -> bytes:
         block = headers.header_block(content)
         single = envelope.recipients[0].address if len(envelope.recipients) == 1 else None
         prefix = headers.received(
@@ -70,6 +78,7 @@ class Intake:
             recipient=single,
             now=now,
             tls=tls,
+            userid=uid,
         )
         if not headers.has_header(block, "Message-ID"):
             prefix += headers.message_id(qid, self.hostname, now)
@@ -81,9 +90,18 @@ class Intake:
         return prefix
 
     async def submit(
-        self, envelope: Envelope, content: bytes, *, tls: str = "", hold: bool | None = None
+        self,
+        envelope: Envelope,
+        content: bytes,
+        *,
+        tls: str = "",
+        hold: bool | None = None,
+        uid: int | None = None,
     ) -> Reply:
-        """Queue a message; the reply says whether it is now safe on disk."""
+        """Queue a message; the reply says whether it is now safe on disk.
+
+        `uid`: the local user who submitted it (sendmail interface), for the Received line.
+        """
         if not envelope.recipients:
             return Reply(554, "5.5.1", ("Error: no valid recipients",))
         hops = headers.count_received(headers.header_block(content))
@@ -95,7 +113,7 @@ class Intake:
         envelope = dataclasses.replace(
             envelope, recipients=self._recipients(envelope.recipients), arrival=now
         )
-        data = self._trace(envelope, qid, content, now, tls) + content
+        data = self._trace(envelope, qid, content, now, tls, uid) + content
         held = self.hold if hold is None else hold
         try:
             await self.store.commit(NewMessage(qid, envelope, data, held))

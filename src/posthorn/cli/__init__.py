@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from posthorn import config as cfg
-from posthorn.cli import config_cmd, queue_cmd, read_cmd, send_cmd, serve_cmd
+from posthorn.cli import config_cmd, queue_cmd, read_cmd, send_cmd, sendmail_cmd, serve_cmd
 from posthorn.cli.common import EX_CONFIG, EX_OK
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (serve_cmd, config_cmd, queue_cmd, send_cmd, read_cmd)
+_COMMANDS = (serve_cmd, config_cmd, queue_cmd, send_cmd, read_cmd, sendmail_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ def _age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def _with_store(config: cfg.Config, action: Callable[[QueueStore], Awaitable[T]]) -> T:
+def with_store(config: cfg.Config, action: Callable[[QueueStore], Awaitable[T]]) -> T:
     from posthorn import daemon
 
     async def run() -> T:
@@ -98,7 +98,7 @@ def print_queue(messages: list[QueuedMessage], as_json: bool) -> None:
 
 
 def cmd_queue_list(args: argparse.Namespace) -> int:
-    messages = _with_store(load_config(args), lambda store: store.list())
+    messages = with_store(load_config(args), lambda store: store.list())
     print_queue(messages, args.json)
     return EX_OK
 
@@ -143,7 +143,7 @@ def _show_text(m: QueuedMessage, header: bytes) -> list[str]:
 
 
 def cmd_queue_show(args: argparse.Namespace) -> int:
-    shown = _with_store(load_config(args), lambda store: admin.show(store, args.id))
+    shown = with_store(load_config(args), lambda store: admin.show(store, args.id))
     if shown is None:
         print(f"posthorn queue: {args.id}: no such message in the queue", file=sys.stderr)
         return EX_NOINPUT
@@ -167,14 +167,14 @@ def _report(done: admin.Done, verb: str) -> int:
 
 
 def cmd_queue_hold(args: argparse.Namespace) -> int:
-    done = _with_store(load_config(args), lambda store: admin.hold(store, args.ids))
+    done = with_store(load_config(args), lambda store: admin.hold(store, args.ids))
     return _report(done, "held")
 
 
 def cmd_queue_release(args: argparse.Namespace) -> int:
     config = load_config(args)
     data_dir = config.server.data_dir
-    done = _with_store(config, lambda store: admin.release(store, args.ids, data_dir))
+    done = with_store(config, lambda store: admin.release(store, args.ids, data_dir))
     return _report(done, "released")
 
 
@@ -184,9 +184,9 @@ def cmd_queue_delete(args: argparse.Namespace) -> int:
         return EX_USAGE
     config = load_config(args)
     if args.all:
-        done = _with_store(config, admin.delete_all)
+        done = with_store(config, admin.delete_all)
     else:
-        done = _with_store(config, lambda store: admin.delete(store, args.ids))
+        done = with_store(config, lambda store: admin.delete(store, args.ids))
     return _report(done, "deleted")
 
 

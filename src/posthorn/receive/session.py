@@ -65,6 +65,7 @@ class Session:
         self.esmtp = False
         self.tls = ""  # protocol and cipher, once STARTTLS is done
         self.auth_user: str | None = None
+        self.local_uid: int | None = None  # set for a local session (sendmail -bs)
         self.errors = 0
         self.counts: collections.Counter[str] = collections.Counter()
         self.tx = _Transaction()
@@ -113,9 +114,8 @@ class Session:
         self.helo = event.domain
         self.esmtp = isinstance(event, ev.Ehlo)
         self.tx = _Transaction()
-        first = (
-            f"{self.hostname} Hello {event.domain} [{self.client_address}], pleased to meet you"
-        )
+        peer = f" [{self.client_address}]" if self.client_address else ""  # local: none
+        first = f"{self.hostname} Hello {event.domain}{peer}, pleased to meet you"
         if isinstance(event, ev.Helo):
             return Reply(250, None, (first,))
         # RFC 2034 section 3: no enhanced code in the EHLO reply.
@@ -153,7 +153,9 @@ class Session:
         assert tx.sender is not None
         content = b"".join(tx.chunks)
         tx.chunks.clear()
-        reply = await self.ctx.intake.submit(self._envelope(tx), content, tls=self.tls)
+        reply = await self.ctx.intake.submit(
+            self._envelope(tx), content, tls=self.tls, uid=self.local_uid
+        )
         if reply.is_positive:
             self.counts["accepted"] += 1
         return reply

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from email import policy
 from pathlib import Path
 
+import pytest
+
 from support.cli import run
 from support.server import Server, env, posthorn_cmd
 
@@ -181,3 +183,23 @@ def test_help_describes_the_options() -> None:
     assert result.returncode == 0
     for option in ("-s SUBJECT", "-c ADDRESS", "-b ADDRESS", "-a FILE", "--server", "-v"):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (("read", "--help"), "--save DIR"),
+        (("queue", "show", "--help"), "ID"),
+        (("queue", "hold", "--help"), "ID"),
+        (("queue", "release", "--help"), "ID"),
+        (("queue", "delete", "--help"), "--all"),
+        (("config", "check", "--help"), "78"),
+        (("sendmail", "--help"), "usage: sendmail"),
+    ],
+)
+def test_every_command_has_help(words: tuple[str, ...], expected: str) -> None:
+    result = subprocess.run(
+        posthorn_cmd(*words), capture_output=True, text=True, env=env(), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout

@@ -96,6 +96,13 @@ def test_the_sendmail_program(server: Server) -> None:
     assert result.returncode == 0, result.stderr
     (path,) = server.wait_delivered("bob")
     assert _message(path)["Return-Path"] == "<git@example.org>"
+    assert scripts["mailq"] == "posthorn.cli.sendmail_cmd:mailq"
+    code = "import sys; from posthorn.cli.sendmail_cmd import mailq; sys.exit(mailq())"
+    wait_for(lambda: run(server, "queue", "list").stdout == "Mail queue is empty\n")
+    listing = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=60
+    )
+    assert (listing.returncode, listing.stdout) == (0, "Mail queue is empty\n")
 
 
 def test_bs_speaks_smtp_on_stdin_and_stdout(make_server: Callable[..., Server]) -> None:

@@ -135,6 +135,11 @@ def main() -> int:
     return sendmail(sys.argv[1:])
 
 
+def mailq() -> int:
+    """The `mailq` console script: `sendmail -bp`."""
+    return sendmail(["-bp", *sys.argv[1:]])
+
+
 def cmd_sendmail(args: argparse.Namespace) -> int:
     return sendmail(args.words)
 

@@ -150,3 +150,16 @@ def test_delete_one_and_all(mta: Server) -> None:
     usage = run(mta, "queue", "delete")
     assert usage.returncode == 64
     assert "give message ids or --all" in usage.stderr
+
+
+def test_show_keeps_control_characters_off_the_terminal(mta: Server) -> None:
+    with mta.smtp() as client:
+        client.sendmail(
+            "alice@example.org",
+            ["bob@deferred.test"],
+            b"Subject: \x1b]0;owned\x07 hi\r\n\r\nx\r\n",
+        )
+    (message,) = wait_for(lambda: _queue(mta))  # type: ignore[misc]
+    out = run(mta, "queue", "show", message["id"]).stdout
+    assert "Subject: ?]0;owned? hi" in out
+    assert "\x1b" not in out

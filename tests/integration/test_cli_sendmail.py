@@ -221,3 +221,11 @@ def test_bs_idle_timeout(make_server: Callable[..., Server]) -> None:
         proc.stdin.close()
         assert proc.wait(10) == 0
     assert out.endswith(b"421 4.4.2 mx.test Error: timeout exceeded\r\n")
+
+
+def test_oversized_input_is_refused(make_server: Callable[..., Server]) -> None:
+    server = make_server("[smtp]\nmax_message_size = 1000\n")
+    result = _sendmail(server, "bob", stdin="Subject: big\n\n" + "x" * 2000 + "\n")
+    assert result.returncode == 65
+    assert "message larger than 1000 octets" in result.stderr
+    assert run(server, "queue", "list").stdout == "Mail queue is empty\n"

@@ -186,3 +186,11 @@ def test_utf8_address_switches_to_smtputf8() -> None:
 def test_bad_addresses_are_refused_with_a_reason(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ComposeError, match=message):
         compose(_draft(**changes), now=NOW, hostname="h.test")
+
+
+def test_line_breaks_in_a_subject_cannot_start_a_header() -> None:
+    composed = compose(
+        _draft(subject="hello\nBcc: evil@x.test\r\nX: y"), now=NOW, hostname="h.test"
+    )
+    assert b"Subject: hello Bcc: evil@x.test X: y\r\n" in composed.content
+    assert b"\r\nBcc:" not in composed.content

@@ -20,6 +20,7 @@ from posthorn.cli.common import EX_NOINPUT, EX_OK, EX_USAGE, add_common, load_co
 from posthorn.queue import admin
 from posthorn.queue.model import QueuedMessage, RcptState, RecipientStatus
 from posthorn.queue.store import QueueStore
+from posthorn.ua.view import printable
 
 T = TypeVar("T")
 
@@ -91,8 +92,8 @@ def print_queue(messages: list[QueuedMessage], as_json: bool) -> None:
         print(f"{m.qid}{flag:1} {m.size:>8} {_age(now - env.arrival):>5}  <{env.sender_text}>")
         for r in m.recipients:
             print(f"{'':27}<{r.recipient.address}> {_rcpt_state(r, now)}")
-            if r.last_reply:
-                print(f"{'':29}({r.last_reply})")
+            if r.last_reply:  # a remote server's text: no control characters reach us
+                print(f"{'':29}({printable(r.last_reply)})")
     total = sum(m.size for m in messages)
     print(f"-- {total // 1024} Kbytes in {len(messages)} request{'s' * (len(messages) != 1)}.")
 
@@ -135,11 +136,13 @@ def _show_text(m: QueuedMessage, header: bytes) -> list[str]:
     for r in m.recipients:
         lines.append(f"  <{r.recipient.address}> {_rcpt_state(r, now)}")
         if r.last_reply:
-            lines.append(f"      {r.last_reply}" + (f" (relay {r.relay})" if r.relay else ""))
+            relay = f" (relay {r.relay})" if r.relay else ""
+            lines.append(f"      {printable(r.last_reply)}{relay}")
         if r.state is RcptState.PENDING and r.attempts:
             lines.append(f"      next attempt {_when(r.next_attempt)}")
-    lines += ["", "Headers:", header.decode("utf-8", "replace").replace("\r\n", "\n").rstrip("\n")]
-    return lines
+    text = header.decode("utf-8", "replace").rstrip("\r\n")
+    # The headers came from the sender: show them, but not their control characters.
+    return [*lines, "", "Headers:", *(printable(line) for line in text.split("\r\n"))]
 
 
 def cmd_queue_show(args: argparse.Namespace) -> int:

@@ -57,7 +57,12 @@ def _deliver(config: cfg.Config, args: options.SendmailArgs) -> int:
     from posthorn.ua import local
     from posthorn.ua.sendmail import SendmailError, prepare
 
-    data = sys.stdin.buffer.read()
+    limit = config.smtp.max_message_size
+    data = sys.stdin.buffer.read(limit + 1 if limit else -1)
+    if limit and len(data) > limit:
+        # RFC 1870's limit holds for local mail too (552 5.3.4 over SMTP).
+        print(f"sendmail: message larger than {limit} octets", file=sys.stderr)
+        return EX_DATAERR
     try:
         prepared = prepare(data, args, login=getpass.getuser(), hostname=config.server.hostname)
     except SendmailError as exc:

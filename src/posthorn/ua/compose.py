@@ -173,7 +173,9 @@ def compose(
         message["To"] = "undisclosed-recipients:;"
     if cc:
         message["Cc"] = [h for h, _ in cc]
-    message["Subject"] = draft.subject
+    # A header field is one logical line (RFC 5322 section 2.2): line breaks typed into
+    # a subject become spaces, so that no text can start a header field of its own.
+    message["Subject"] = " ".join(draft.subject.splitlines())
     message["Date"] = _date(now)
     message["Message-ID"] = message_id or email.utils.make_msgid(domain=hostname)
     message["MIME-Version"] = "1.0"

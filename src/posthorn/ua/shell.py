@@ -10,6 +10,7 @@ those are the pure modules and `submit.py` / `mailboxes.py`.
 
 from __future__ import annotations
 
+import email.utils
 import getpass
 import json
 import mailbox
@@ -48,8 +49,9 @@ class Terminal:
         self.stdin = stdin or sys.stdin
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        for stream in (self.out, self.err):
-            # Text the terminal's charset cannot show becomes '?', never a traceback.
+        for stream in (self.stdin, self.out, self.err):
+            # Text the terminal's charset cannot show (or bytes that are not in it, on
+            # input) becomes '?' or U+FFFD, never a traceback.
             reconfigure = getattr(stream, "reconfigure", None)
             if reconfigure is not None:
                 reconfigure(errors="replace")
@@ -104,7 +106,7 @@ def default_sender(config: Config) -> str:
     """From config, else login@hostname (what mail(1) writes)."""
     address = config.submit.from_address or f"{getpass.getuser()}@{config.server.hostname}"
     name = config.submit.from_name
-    return f'"{name}" <{address}>' if name else address
+    return f'"{email.utils.quote(name)}" <{address}>' if name else address
 
 
 def _split_server(text: str) -> tuple[str, int]:
@@ -263,7 +265,12 @@ def _show(reader: Reader, request: ReadRequest, number: int, terminal: Terminal)
         count = len(reader.entries())
         terminal.error(f"posthorn read: no message {number} (the mailbox holds {count})")
         return os.EX_NOINPUT
-    rendered = view.render(reader.message(entry))
+    try:
+        message = reader.message(entry)
+    except KeyError:  # another reader deleted it since the mailbox was listed
+        terminal.error(f"posthorn read: message {number} is no longer in the mailbox")
+        return os.EX_NOINPUT
+    rendered = view.render(message)
     saved: list[Path] = []
     if request.save is not None:
         parts = ((p.number, p.filename, p.payload) for p in rendered.attachments)

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from posthorn.ua import view
+from posthorn.ua import render, view
 
 # RFC 2047 section 8, the header example (as the seed lecture shows it).
 RFC2047_HEADERS = (
@@ -119,7 +119,7 @@ def _parse(message: EmailMessage) -> EmailMessage:
 
 
 def test_render_walks_nested_multiparts() -> None:
-    rendered = view.render(_parse(_nested()))
+    rendered = render.render(_parse(_nested()))
     assert rendered.headers == (
         ("From", "Keld Jørn Simonsen <keld@dkuug.dk>"),
         ("Subject", "Grüße"),
@@ -140,7 +140,7 @@ def test_inline_forwarded_message_is_shown() -> None:
     outer = EmailMessage()
     outer.set_content("see below\n")
     outer.add_attachment(inner, disposition="inline")
-    rendered = view.render(_parse(outer))
+    rendered = render.render(_parse(outer))
     assert rendered.blocks == (
         "see below\n",
         "[-- forwarded message --]\nFrom: André Pirard <PIRARD@vm1.ulg.ac.be>\n",
@@ -156,7 +156,7 @@ def test_html_only_message_shows_its_text() -> None:
         "<script>alert(1)</script><p>second&nbsp;line</p></body></html>",
         subtype="html",
     )
-    (block,) = view.render(_parse(message)).blocks
+    (block,) = render.render(_parse(message)).blocks
     assert block == "Hello there\nsecond\xa0line\n"
 
 
@@ -165,13 +165,13 @@ def test_unknown_charset_and_bad_base64_do_not_raise() -> None:
         b"Subject: x\nMIME-Version: 1.0\nContent-Type: text/plain; charset=x-unknown\n"
         b"Content-Transfer-Encoding: base64\n\nSGVsbG8g8J+Ygw=*=\n"
     )
-    (block,) = view.render(email.message_from_bytes(raw, policy=policy.default)).blocks
+    (block,) = render.render(email.message_from_bytes(raw, policy=policy.default)).blocks
     assert block.startswith("Hello")
 
 
 def test_render_lines_layout() -> None:
-    rendered = view.render(_parse(_nested()))
-    lines = view.render_lines(rendered, ["/tmp/a.pdf"])
+    rendered = render.render(_parse(_nested()))
+    lines = render.render_lines(rendered, ["/tmp/a.pdf"])
     assert lines[:3] == ["From: Keld Jørn Simonsen <keld@dkuug.dk>", "Subject: Grüße", ""]
     assert "[-- attachment 1: a.pdf (application/pdf, 10) --]" in lines
     assert lines[-1] == "saved /tmp/a.pdf"

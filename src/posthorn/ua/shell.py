@@ -1,11 +1,12 @@
-"""The user agent's terminal side: the only place in `ua/` that prompts or prints.
+"""The user agent's commands, from what was typed to the exit status: send and read.
 
-Owns: the `Terminal` (prompts, the body typed until EOF or a lone `.`, output in the
-terminal's charset), running `posthorn send` from what was typed (attachment files read
-here, the message composed, submitted, the outcome reported, a message that could not be
-sent saved in `dead.letter` as mailx does) and the exit status of each command as a
-sysexits.h code (`os.EX_*`). Does not own composing, submitting or reading mailboxes:
-those are the pure modules and `submit.py` / `mailboxes.py`.
+Owns: running `posthorn send` (what is missing asked at the terminal, attachment files
+read, the message composed and submitted, the outcome reported, a message that could
+not be sent kept in `dead.letter` as mailx does), running `posthorn read` (list, or show
+one message, save its attachments, mark it seen), the submission settings from config,
+and each command's exit status as a sysexits.h code (`os.EX_*`). All input and output
+goes through the `Terminal`. Does not own composing, submitting, decoding or mailbox
+files: `compose.py`, `submit.py`, `view.py` / `render.py`, `mailboxes.py`.
 """
 
 from __future__ import annotations
@@ -15,19 +16,23 @@ import getpass
 import json
 import mailbox
 import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING
 
 from posthorn.config import Config, ConfigError
 from posthorn.message import eol
-from posthorn.ua import view
-from posthorn.ua.compose import Attachment, Composed, ComposeError, Draft, compose
+from posthorn.ua import render, view
 from posthorn.ua.mailboxes import Entry, MailboxError, Reader, save_parts
-from posthorn.ua.submit import Credentials, NotSent, Sent, SubmitOptions, TlsMode, submit
+from posthorn.ua.terminal import Terminal
+
+if TYPE_CHECKING:
+    # Imported where used: `read` lists 10,000 messages in well under a second, start-up
+    # included, and needs neither the composer nor TLS.
+    from posthorn.ua.compose import Attachment, Composed
+    from posthorn.ua.submit import NotSent, Sent, SubmitOptions
 
 __all__ = [
     "ReadRequest",
@@ -38,54 +43,6 @@ __all__ = [
     "send",
     "submit_options",
 ]
-
-
-class Terminal:
-    """Standard input and output, or the streams a test gives."""
-
-    def __init__(
-        self, stdin: TextIO | None = None, out: TextIO | None = None, err: TextIO | None = None
-    ) -> None:
-        self.stdin = stdin or sys.stdin
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
-        for stream in (self.stdin, self.out, self.err):
-            # Text the terminal's charset cannot show (or bytes that are not in it, on
-            # input) becomes '?' or U+FFFD, never a traceback.
-            reconfigure = getattr(stream, "reconfigure", None)
-            if reconfigure is not None:
-                reconfigure(errors="replace")
-
-    @property
-    def interactive(self) -> bool:
-        return self.stdin.isatty()
-
-    def line(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
-
-    def error(self, text: str) -> None:
-        print(text, file=self.err, flush=True)
-
-    def prompt(self, text: str) -> str:
-        self.out.write(text)
-        self.out.flush()
-        answer = self.stdin.readline().rstrip("\r\n")
-        if not self.interactive:
-            # No terminal echoed what was typed: show it, so the output reads as a session.
-            self.out.write(answer + "\n")
-        return answer
-
-    def read_body(self) -> str:
-        """Lines until end of input or a line holding a single '.' (as mail(1) reads)."""
-        lines = []
-        for line in self.stdin:
-            text = line.rstrip("\r\n")
-            if text == ".":
-                break
-            lines.append(text)
-        if self.interactive:
-            self.line("EOT")
-        return "\n".join(lines) + ("\n" if lines else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +75,8 @@ def _split_server(text: str) -> tuple[str, int]:
 
 def submit_options(config: Config, server: str | None = None) -> SubmitOptions:
     """The submission settings of `config`, reading the password file it names."""
+    from posthorn.ua.submit import Credentials, SubmitOptions, TlsMode
+
     sub = config.submit
     host, port = _split_server(server or sub.server)
     credentials = None
@@ -140,6 +99,8 @@ def submit_options(config: Config, server: str | None = None) -> SubmitOptions:
 
 
 def _read_attachments(paths: Sequence[str]) -> tuple[Attachment, ...]:
+    from posthorn.ua.compose import Attachment
+
     return tuple(Attachment(Path(p).name, Path(p).read_bytes()) for p in paths)
 
 
@@ -164,9 +125,11 @@ def _dead_letter(composed: Composed, terminal: Terminal) -> None:
 
 
 def _report(result: Sent | NotSent, composed: Composed, terminal: Terminal, verbose: bool) -> int:
+    from posthorn.ua.submit import Sent
+
     for refusal in result.refused:
         terminal.error(f"posthorn send: <{refusal.recipient}>: {refusal.reply} (not sent to it)")
-    if isinstance(result, NotSent):
+    if not isinstance(result, Sent):
         terminal.error(f"posthorn send: not sent: {result.reason}")
         _dead_letter(composed, terminal)
         if result.temporary:
@@ -179,6 +142,9 @@ def _report(result: Sent | NotSent, composed: Composed, terminal: Terminal, verb
 
 def send(config: Config, request: SendRequest, terminal: Terminal) -> int:
     """Run `posthorn send`: ask for what is missing, compose, submit, report."""
+    from posthorn.ua.compose import ComposeError, Draft, compose
+    from posthorn.ua.submit import submit
+
     options = submit_options(config, request.server)
     try:
         attachments = _read_attachments(request.attachments)
@@ -255,7 +221,7 @@ def _list(reader: Reader, request: ReadRequest, terminal: Terminal) -> int:
             view.listing_line(e.number, _status(e), view.summarize(e.head), e.size)
             for e in entries
         )
-        terminal.out.write("\n".join(lines) + "\n")
+        terminal.lines(lines)
     return os.EX_OK
 
 
@@ -270,7 +236,7 @@ def _show(reader: Reader, request: ReadRequest, number: int, terminal: Terminal)
     except KeyError:  # another reader deleted it since the mailbox was listed
         terminal.error(f"posthorn read: message {number} is no longer in the mailbox")
         return os.EX_NOINPUT
-    rendered = view.render(message)
+    rendered = render.render(message)
     saved: list[Path] = []
     if request.save is not None:
         parts = ((p.number, p.filename, p.payload) for p in rendered.attachments)
@@ -280,7 +246,7 @@ def _show(reader: Reader, request: ReadRequest, number: int, terminal: Terminal)
             terminal.error(f"posthorn read: cannot save into {request.save}: {exc.strerror}")
             return os.EX_CANTCREAT
     terminal.line(f"Message {number}:")
-    for line in view.render_lines(rendered, (str(p) for p in saved)):
+    for line in render.render_lines(rendered, (str(p) for p in saved)):
         terminal.line(line)
     reader.mark_seen(entry)
     return os.EX_OK

@@ -229,3 +229,22 @@ def test_oversized_input_is_refused(make_server: Callable[..., Server]) -> None:
     assert result.returncode == 65
     assert "message larger than 1000 octets" in result.stderr
     assert run(server, "queue", "list").stdout == "Mail queue is empty\n"
+
+
+def test_bs_with_input_from_a_regular_file(server: Server, tmp_path: Path) -> None:
+    # A regular file cannot be polled by the event loop; the driver reads it directly.
+    script = tmp_path / "session.smtp"
+    script.write_bytes(
+        b"HELO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n"
+        b"Subject: from a file\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+    )
+    cmd = [
+        sys.executable, "-m", "posthorn", "sendmail", "-bs",
+        "--config", str(server.config_path), "--data-dir", str(server.data_dir),
+    ]  # fmt: skip
+    with script.open("rb") as stdin:
+        result = subprocess.run(cmd, stdin=stdin, capture_output=True, env=env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(b"221 2.0.0 Bye\r\n")
+    (path,) = server.wait_delivered("bob")
+    assert _message(path)["Subject"] == "from a file"

@@ -28,11 +28,13 @@ class Recorder:
     """aiosmtpd handler: keeps each message with the AUTH identity it came with."""
 
     messages: list[tuple[str, list[str], bytes, Any]] = field(default_factory=list)
+    mail_options: list[list[str]] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(
             (envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.auth_data)
         )
+        self.mail_options.append(list(envelope.mail_options))
         return "250 2.0.0 Ok: queued"
 
 
@@ -49,7 +51,9 @@ class TlsServer:
 
 
 @contextlib.contextmanager
-def _running(tmp_path: Path, exclude: tuple[str, ...] = ()) -> Iterator[TlsServer]:
+def _running(
+    tmp_path: Path, exclude: tuple[str, ...] = (), smtputf8: bool = False
+) -> Iterator[TlsServer]:
     cert, key = self_signed(tmp_path / "tls")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -65,6 +69,7 @@ def _running(tmp_path: Path, exclude: tuple[str, ...] = ()) -> Iterator[TlsServe
         authenticator=_authenticator,
         auth_require_tls=True,
         auth_exclude_mechanism=exclude,
+        enable_SMTPUTF8=smtputf8,
     )
     controller.start()
     try:
@@ -175,3 +180,24 @@ def test_auth_login_when_plain_is_not_offered(tmp_path: Path) -> None:
         assert lines[login + 2 : login + 5 : 2] == [">>> ********", ">>> ********"]
         assert "YWxpY2U=" not in result.stdout  # not even the user name, base64
         assert [auth for *_, auth in server.recorder.messages] == [b"alice"]
+
+
+def test_utf8_address_is_sent_with_smtputf8(tmp_path: Path) -> None:
+    with _running(tmp_path, smtputf8=True) as server:
+        result = _send(
+            tmp_path, server, f'ca_file = "{server.cert}"\n', "Jørn <jørn@example.test>"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        ((_, rcpts, content, _),) = server.recorder.messages
+        assert rcpts == ["jørn@example.test"]
+        # RFC 6531 section 3.4: SMTPUTF8 declared; the UTF-8 header makes the body 8-bit.
+        assert set(server.recorder.mail_options[0]) >= {"SMTPUTF8", "BODY=8BITMIME"}
+        assert "To: Jørn <jørn@example.test>".encode() in content
+
+
+def test_utf8_address_needs_a_server_that_offers_smtputf8(tls_server: TlsServer) -> None:
+    tmp_path = tls_server.cert.parent.parent
+    result = _send(tmp_path, tls_server, f'ca_file = "{tls_server.cert}"\n', "jørn@example.test")
+    assert result.returncode == 69, result.stdout
+    assert "does not offer SMTPUTF8" in result.stderr
+    assert tls_server.recorder.messages == []

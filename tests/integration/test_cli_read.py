@@ -171,3 +171,19 @@ def test_empty_and_missing_mailboxes(server: Server, tmp_path: Path) -> None:
     out_of_range = run(server, "read", "--user", "bob", "2")
     assert out_of_range.returncode == 66
     assert "no message 2 (the mailbox holds 1)" in out_of_range.stderr
+
+
+def test_any_maildir_with_flags_kept(server: Server, tmp_path: Path) -> None:
+    # A Maildir written by another program: names without ',S=', a flagged message in
+    # cur/ that has not been read yet.
+    box = mailbox.Maildir(tmp_path / "Maildir")
+    flagged = mailbox.MaildirMessage(b"Subject: flagged\n\nx\n")
+    flagged.set_subdir("cur")
+    flagged.set_flags("F")
+    key = box.add(flagged)
+    listing = run(server, "read", "--mailbox", str(tmp_path / "Maildir"))
+    (line,) = listing.stdout.splitlines()
+    assert line.startswith("UF   1 ?")  # unread (not new), flagged; no Date header
+    assert line.endswith("    20  flagged")  # the size from the file itself
+    assert run(server, "read", "--mailbox", str(tmp_path / "Maildir"), "1").returncode == 0
+    assert box.get_message(key).get_flags() == "FS"

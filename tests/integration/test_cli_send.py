@@ -203,3 +203,10 @@ def test_every_command_has_help(words: tuple[str, ...], expected: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
+
+
+def test_no_recipient_at_the_prompt_is_a_usage_error(server: Server) -> None:
+    result = run(server, "send", "--server", f"127.0.0.1:{server.port}", stdin="\nsubj\nbody\n")
+    assert result.returncode == 64
+    assert result.stdout == "To: \nSubject: subj\n"
+    assert "no recipients" in result.stderr

@@ -162,11 +162,14 @@ def send(config: Config, request: SendRequest, terminal: Terminal) -> int:
         body=terminal.read_body(),
         attachments=attachments,
     )
+    if not any(a.strip() for a in (*draft.to, *draft.cc, *draft.bcc)):
+        terminal.error("posthorn send: no recipients")
+        return os.EX_USAGE
     try:
         composed = compose(draft, now=time.time(), hostname=config.server.hostname)
-    except ComposeError as exc:
+    except ComposeError as exc:  # an address that cannot be used
         terminal.error(f"posthorn send: {exc}")
-        return os.EX_USAGE if "no recipients" in str(exc) else os.EX_DATAERR
+        return os.EX_DATAERR
     show = terminal.line if request.verbose else (lambda line: None)
     result = submit(
         options,

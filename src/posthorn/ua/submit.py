@@ -191,6 +191,34 @@ def _check_content(caps: Capabilities, content: bytes, smtputf8: bool) -> list[s
     return params
 
 
+def _envelope(
+    wire: Wire, caps: Capabilities, mail: str, rcpts: list[str]
+) -> tuple[Reply, list[Reply], Reply | None]:
+    """MAIL and RCPT (and DATA, when pipelining); the replies in order."""
+    if caps.pipelining:
+        # RFC 2920 section 3.1: DATA may end the group; its reply comes last.
+        wire.commands([mail, *rcpts, "DATA"])
+        mail_reply = wire.reply()
+        return mail_reply, [wire.reply() for _ in rcpts], wire.reply()
+    wire.command(mail)
+    mail_reply = wire.reply()
+    replies = []
+    if mail_reply.is_positive:
+        for line in rcpts:
+            wire.command(line)
+            replies.append(wire.reply())
+    return mail_reply, replies, None
+
+
+def _abort_data(wire: Wire, data_reply: Reply | None, result: NotSent) -> NotSent:
+    if data_reply is not None and data_reply.code == 354:
+        # RFC 2920 section 3.1: the pipelined DATA was accepted although the transaction
+        # failed; end it with an empty message, which the server will refuse.
+        wire.message(b"")
+        wire.reply()
+    return result
+
+
 def _transaction(
     wire: Wire,
     caps: Capabilities,
@@ -202,38 +230,23 @@ def _transaction(
     extra = _check_content(caps, content, smtputf8)
     mail = " ".join([_mail_command(sender, caps, len(content), smtputf8), *extra])
     rcpts = [f"RCPT TO:<{r}>" for r in recipients]
-    if caps.pipelining:
-        wire.commands([mail, *rcpts, "DATA"])
-        mail_reply = wire.reply()
-        rcpt_replies = [wire.reply() for _ in rcpts]
-        data_reply: Reply | None = wire.reply()
-    else:
-        wire.command(mail)
-        mail_reply = wire.reply()
-        rcpt_replies = []
-        if mail_reply.is_positive:
-            for line in rcpts:
-                wire.command(line)
-                rcpt_replies.append(wire.reply())
-        data_reply = None
-    _expect(mail_reply, "MAIL FROM")
+    mail_reply, rcpt_replies, data_reply = _envelope(wire, caps, mail, rcpts)
+    if not mail_reply.is_positive:
+        reason = f"MAIL FROM refused: {mail_reply}"
+        result = NotSent(reason, mail_reply.is_transient, mail_reply)
+        raise _Abort(_abort_data(wire, data_reply, result))
     refused = tuple(
         Refusal(r, reply)
         for r, reply in zip(recipients, rcpt_replies, strict=True)
         if reply.code >= 400
     )
-    accepted = len(recipients) - len(refused)
-    if data_reply is None and accepted:
+    if len(refused) == len(recipients):
+        temporary = all(r.reply.is_transient for r in refused)
+        result = NotSent("all recipients were refused", temporary, None, refused)
+        raise _Abort(_abort_data(wire, data_reply, result))
+    if data_reply is None:
         wire.command("DATA")
         data_reply = wire.reply()
-    if not accepted:
-        if data_reply is not None and data_reply.code == 354:
-            # RFC 2920 section 3.1: DATA was accepted after all RCPTs failed; end it empty.
-            wire.message(b"")
-            wire.reply()
-        temporary = all(r.reply.is_transient for r in refused)
-        raise _Abort(NotSent("all recipients were refused", temporary, None, refused))
-    assert data_reply is not None
     if data_reply.code != 354:
         raise _Abort(NotSent(f"DATA refused: {data_reply}", data_reply.is_transient, data_reply))
     wire.message(content)

@@ -19,6 +19,7 @@ from posthorn.config.schema import (
     SmtpClientConfig,
     SmtpConfig,
     SubmissionConfig,
+    SubmitConfig,
     TlsConfig,
     VerifyConfig,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "SmtpClientConfig",
     "SmtpConfig",
     "SubmissionConfig",
+    "SubmitConfig",
     "TlsConfig",
     "VerifyConfig",
     "default_data_dir",

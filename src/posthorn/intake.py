@@ -84,7 +84,14 @@ class Intake:
         )
 
     def _trace(
-        self, envelope: Envelope, qid: str, content: bytes, now: float, tls: str, first: str
+        self,
+        envelope: Envelope,
+        qid: str,
+        content: bytes,
+        now: float,
+        tls: str,
+        first: str,
+        uid: int | None,
     ) -> bytes:
         block = headers.header_block(content)
         single = envelope.recipients[0].address if len(envelope.recipients) == 1 else None
@@ -98,6 +105,7 @@ class Intake:
             recipient=single,
             now=now,
             tls=tls,
+            userid=uid,
         )
         if not headers.has_header(block, "Message-ID"):
             # One Message-ID for all copies of one submission: the first queue id's.
@@ -110,14 +118,21 @@ class Intake:
         return prefix
 
     def prepare(
-        self, envelope: Envelope, content: bytes, *, tls: str = "", hold: bool | None = None
+        self,
+        envelope: Envelope,
+        content: bytes,
+        *,
+        tls: str = "",
+        hold: bool | None = None,
+        uid: int | None = None,
     ) -> list[NewMessage] | Reply:
         """Everything the door does short of the commit: checks, expansion, ids, trace.
 
         One submission can become several queue entries (a list's copies carry the
         owner-LIST sender). For callers that commit in their own transaction (the
         runner records bounces together with delivery outcomes); `submit` is prepare +
-        commit.
+        commit. `uid`: the local user who submitted it (the sendmail interface), for the
+        Received line.
         """
         if not envelope.recipients:
             return Reply(554, "5.5.1", ("Error: no valid recipients",))
@@ -145,7 +160,8 @@ class Intake:
         for copy, qid in zip(copies, qids, strict=True):
             if copy.chain:
                 _log.info("%s: expanded from %s", qid, ", ".join(f"<{a}>" for a in copy.chain))
-            messages.append(self._message(envelope, copy, qid, content, now, tls, held, qids[0]))
+            trace = self._trace(envelope, qid, content, now, tls, qids[0], uid)
+            messages.append(self._message(envelope, copy, qid, trace + content, held))
         return messages
 
     def committed(self, messages: Sequence[NewMessage]) -> None:
@@ -171,15 +187,16 @@ class Intake:
         tls: str = "",
         hold: bool | None = None,
         sign: bool = False,
+        uid: int | None = None,
     ) -> Reply:
         """Queue a message; the reply says whether it is now safe on disk.
 
         `sign`: the sender is ours (trusted network or AUTH), so sign it with DKIM when a
-        key for its From domain is configured.
+        key for its From domain is configured. `uid`: see `prepare`.
         """
         if sign and self.signer is not None:
             content = await self._signed(content)
-        prepared = self.prepare(envelope, content, tls=tls, hold=hold)
+        prepared = self.prepare(envelope, content, tls=tls, hold=hold, uid=uid)
         if isinstance(prepared, Reply):
             return prepared
         failure = await self._commit(prepared)
@@ -203,19 +220,11 @@ class Intake:
         return await self.signer(content) + content
 
     def _message(
-        self,
-        envelope: Envelope,
-        copy: Copy,
-        qid: str,
-        content: bytes,
-        now: float,
-        tls: str,
-        held: bool,
-        first: str,
+        self, envelope: Envelope, copy: Copy, qid: str, traced: bytes, held: bool
     ) -> NewMessage:
         # Each forwarding step left a Delivered-To; the newest goes on top.
         forwards = b"".join(headers.delivered_to(a) for a in reversed(copy.chain))
-        data = forwards + self._trace(envelope, qid, content, now, tls, first) + content
+        data = forwards + traced
         env = dataclasses.replace(envelope, sender=copy.sender, recipients=copy.recipients)
         return NewMessage(qid, env, data, held)
 

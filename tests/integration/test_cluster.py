@@ -167,36 +167,63 @@ def test_a_killed_node_loses_its_leases_and_the_other_node_delivers(
         sink.stop()
 
 
-def test_queue_commands_see_the_shared_queue_from_any_node(
+def send(server: Server, subject: str, rcpt: str = "rcpt@sink.test") -> str:
+    """Send one message; returns its queue id (from the 250 reply)."""
+    with smtplib.SMTP(server.host, server.port, timeout=30) as client:
+        client.ehlo("client.test")
+        client.mail("a@example.org")
+        client.rcpt(rcpt)
+        code, reply = client.data(f"Subject: {subject}\r\n\r\nx\r\n".encode())
+    assert code == 250
+    return reply.decode().rpartition(" ")[2]
+
+
+def test_queue_commands_work_on_the_shared_queue_from_any_host(
     pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
 ) -> None:
     sink = GatedSink().start()
     extra = f'\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
     try:
-        # A node that is not running: only its config file, as on an admin host.
-        other = Server(tmp_path / "admin", node_config("admin", pg_dsn, tmp_path / "mb", extra))
-        other.root.mkdir()
-        other.config_path.write_text(other.config_text)
-        init = other.cli("queue", "init")
-        assert init.returncode == 0, init.stderr.decode()
-        assert init.stdout.decode().strip().endswith(": created")
-        again = other.cli("queue", "init")
-        assert again.stdout.decode().strip().endswith(": up to date")
+        # An admin host: no server running there, only the config file.
+        admin = Server(tmp_path / "admin", node_config("admin", pg_dsn, tmp_path / "mb", extra))
+        admin.root.mkdir()
+        admin.config_path.write_text(admin.config_text)
 
-        one = nodes("node1", node_config("node1", pg_dsn, tmp_path / "mb", extra))
-        with smtplib.SMTP(one.host, one.port, timeout=30) as client:
-            client.sendmail("a@example.org", ["rcpt@sink.test"], b"Subject: s\r\n\r\nx\r\n")
+        def cli(*args: str) -> str:
+            done = admin.cli("queue", *args)
+            assert done.returncode == 0, done.stderr.decode()
+            return done.stdout.decode()
+
+        assert cli("init").strip().endswith(": created")
+        assert cli("init").strip().endswith(": up to date")
+
+        held = node_config("node1", pg_dsn, tmp_path / "mb", extra).replace(
+            'hostname = "node1.test"', 'hostname = "node1.test"\nhold = true'
+        )
+        one = nodes("node1", held)
+        first, second, third = (send(one, s) for s in ("first", "second", "third"))
+        listing = json.loads(cli("list", "--json"))
+        assert {m["id"] for m in listing} == {first, second, third}
+        assert all(m["hold"] for m in listing)
+        assert "on hold" in cli("show", first)
+        assert third in cli("delete", third)
+
+        # A release on another host reaches node1 through PostgreSQL (NOTIFY): no control
+        # socket is involved, and node1 starts delivering at once.
+        cli("release", first)
         sink.wait_waiting(1)
-        listing = other.cli("queue", "list")
-        assert "being delivered by node1" in listing.stdout.decode()
-        (entry,) = json.loads(other.cli("queue", "list", "--json").stdout)
+        assert "being delivered by node1" in cli("list")
+        assert "being delivered by node1" in cli("show", first)
+        (entry,) = [m for m in json.loads(cli("list", "--json")) if m["id"] == first]
         assert entry["lease_owner"] == "node1"
         assert entry["lease_until"] > time.time()
-        flushed = other.cli("queue", "flush")
-        assert flushed.returncode == 0
-        assert "1 recipient(s) scheduled" in flushed.stdout.decode()
+        assert "1 recipient(s) scheduled" in cli("flush", second)
+        (entry,) = [m for m in json.loads(cli("list", "--json")) if m["id"] == second]
+        assert entry["hold"]  # due now, and still held
         sink.open_gate()
-        wait_for(lambda: queue_empty(other), 30, "an empty queue")
-        assert sink.subjects() == ["s"]
+        wait_for(lambda: sink.subjects() == ["first"], 30, "the released message")
+        cli("release", second)
+        wait_for(lambda: queue_empty(admin), 30, "an empty queue")
+        assert sink.subjects() == ["first", "second"]
     finally:
         sink.stop()

@@ -9,7 +9,6 @@ as a real receiving MTA would not count it. Runs its own event loop on a thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ class GatedSink:
     abandoned: int = 0  # senders that went away while waiting
     _loop: asyncio.AbstractEventLoop | None = None
     _gate: asyncio.Event | None = None
+    _server: asyncio.Server | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -43,17 +43,14 @@ class GatedSink:
         return self
 
     def _main(self, ready: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop = asyncio.new_event_loop()
         self._gate = asyncio.Event()
-
-        async def serve() -> None:
-            server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
-            ready.set()
-            async with server:
-                await server.serve_forever()
-
-        with contextlib.suppress(RuntimeError):
-            self._loop.run_until_complete(serve())
+        self._server = loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", self.port)
+        )
+        ready.set()
+        loop.run_forever()
+        loop.close()
 
     def open_gate(self) -> None:
         assert self._loop is not None
@@ -61,8 +58,21 @@ class GatedSink:
         self._loop.call_soon_threadsafe(self._gate.set)
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._loop is None or self._thread is None:
+            return
+        loop = self._loop
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(10)
 
     def subjects(self) -> list[str]:
         with self._lock:

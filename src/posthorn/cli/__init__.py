@@ -19,6 +19,9 @@ from posthorn.cli import (
     dkim_cmd,
     passwd_cmd,
     queue_cmd,
+    read_cmd,
+    send_cmd,
+    sendmail_cmd,
     serve_cmd,
     tls_cmd,
 )
@@ -26,7 +29,18 @@ from posthorn.cli.common import EX_CONFIG, EX_OK
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (serve_cmd, config_cmd, queue_cmd, aliases_cmd, tls_cmd, passwd_cmd, dkim_cmd)
+_COMMANDS = (
+    serve_cmd,
+    send_cmd,
+    read_cmd,
+    sendmail_cmd,
+    queue_cmd,
+    config_cmd,
+    aliases_cmd,
+    tls_cmd,
+    passwd_cmd,
+    dkim_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

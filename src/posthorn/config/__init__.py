@@ -20,6 +20,7 @@ from posthorn.config.schema import (
     SmtpClientConfig,
     SmtpConfig,
     SubmissionConfig,
+    SubmitConfig,
     TlsConfig,
     VerifyConfig,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "SmtpClientConfig",
     "SmtpConfig",
     "SubmissionConfig",
+    "SubmitConfig",
     "TlsConfig",
     "VerifyConfig",
     "default_data_dir",

@@ -28,6 +28,7 @@ __all__ = [
     "SmtpClientConfig",
     "SmtpConfig",
     "SubmissionConfig",
+    "SubmitConfig",
     "TlsConfig",
     "VerifyConfig",
     "setting",
@@ -487,6 +488,35 @@ class VerifyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SubmitConfig:
+    """How `posthorn send` (the user agent) submits mail over SMTP."""
+
+    server: str = setting("127.0.0.1:2525", "Where `posthorn send` submits mail, HOST:PORT.")
+    from_address: str = setting("", "From address of `posthorn send`; '' = login@server.hostname.")
+    from_name: str = setting("", "Display name in From; '' = none.")
+    helo: str = setting("", "Name given in EHLO; '' = server.hostname.")
+    starttls: str = setting(
+        "auto", "STARTTLS (RFC 3207): 'auto' when offered, 'require', or 'never'."
+    )
+    tls_verify: bool = setting(True, "Verify the server's certificate and host name.")
+    ca_file: str = setting("", "PEM file of CA certificates to trust; '' = the system's.")
+    auth_user: str = setting("", "User name for AUTH (RFC 4954); '' = no AUTH.")
+    auth_password_file: str = setting(
+        "", "File holding the AUTH password (first line); keep it mode 0600."
+    )
+    timeout: float = setting(60.0, "Seconds to wait for each reply of the server.")
+
+    def __post_init__(self) -> None:
+        _choice("submit", "starttls", self.starttls, ("auto", "require", "never"))
+        _positive("submit", "timeout", self.timeout)
+        host, sep, port = self.server.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"submit.server must be HOST:PORT; got {self.server!r}")
+        if self.auth_user and not self.auth_password_file:
+            raise ValueError("submit.auth_user needs submit.auth_password_file")
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterConfig:
     node: str = setting(
         "", "This node's name among nodes sharing a queue (its lease owner); '' = the host name."
@@ -510,13 +540,13 @@ class Config:
     )
     aliases: AliasesConfig = field(default_factory=AliasesConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
-
     tls: TlsConfig = field(default_factory=TlsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     mailauth: MailAuthConfig = field(default_factory=MailAuthConfig)
     dkim: DkimConfig = field(default_factory=DkimConfig)
+    submit: SubmitConfig = field(default_factory=SubmitConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:

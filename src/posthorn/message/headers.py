@@ -72,18 +72,23 @@ def received(
     recipient: Address | None,
     now: float,
     tls: str = "",
+    userid: int | None = None,
 ) -> bytes:
     """A Received field (RFC 5321 section 4.4), folded over several lines.
 
     `for` names the recipient only when there is exactly one, so that a message to
-    many does not reveal its Bcc recipients to each other.
+    many does not reveal its Bcc recipients to each other. Local submission has no
+    client address; it names the submitting user (`from userid N`, as Postfix writes)
+    and, with no network protocol, may leave out `with` (`protocol` empty).
     """
     parts = []
     if client_address:
         name = client_name or "unknown"
         parts.append(f"from {helo or name} ({name} [{client_address}])")
     tls_note = f"\r\n\t({tls})" if tls else ""
-    parts.append(f"by {hostname} (Posthorn) with {protocol} id {qid}{tls_note}")
+    software = "Posthorn" if userid is None else f"Posthorn, from userid {userid}"
+    with_protocol = f" with {protocol}" if protocol else ""
+    parts.append(f"by {hostname} ({software}){with_protocol} id {qid}{tls_note}")
     if recipient is not None:
         parts.append(f"for <{recipient}>")
     text = "Received: " + "\r\n\t".join(parts) + f"; {_date(now)}\r\n"

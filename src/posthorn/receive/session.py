@@ -82,6 +82,7 @@ class Session:
         self.esmtp = False
         self.tls = ""  # protocol and cipher, once STARTTLS is done
         self.auth_user: str | None = None
+        self.local_uid: int | None = None  # set for a local session (sendmail -bs)
         self.errors = 0
         self.refused_rcpts = 0
         self.counts: collections.Counter[str] = collections.Counter()
@@ -176,9 +177,8 @@ class Session:
         self.helo = event.domain
         self.esmtp = isinstance(event, ev.Ehlo)
         self.tx = _Transaction()
-        first = (
-            f"{self.hostname} Hello {event.domain} [{self.client_address}], pleased to meet you"
-        )
+        peer = f" [{self.client_address}]" if self.client_address else ""  # local: none
+        first = f"{self.hostname} Hello {event.domain}{peer}, pleased to meet you"
         if isinstance(event, ev.Helo):
             return Reply(250, None, (first,))
         # RFC 2034 section 3: no enhanced code in the EHLO reply.
@@ -248,7 +248,7 @@ class Session:
             content = verdict.header + checker.strip_forged(content)
         envelope = self._envelope(tx)
         reply = await self.ctx.intake.submit(
-            envelope, content, tls=self.tls, sign=self._may_relay()
+            envelope, content, tls=self.tls, sign=self._may_relay(), uid=self.local_uid
         )
         if reply.is_positive:
             self.counts["accepted"] += 1

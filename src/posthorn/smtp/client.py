@@ -160,13 +160,13 @@ class ClientConnection:
         """The peer said 220 to STARTTLS: forget any plaintext it sent after that reply.
 
         RFC 3207 section 4.2 asks both sides to discard what they knew before TLS; bytes
-        that arrived in plaintext after the 220 could be an attacker's injected replies.
+        that arrived in plaintext after the 220 could be an attacker's injected replies
+        (the client side of CVE-2011-0411).
         """
-        if self._expected:
+        if self._expected or self._partial:
             raise RuntimeError("STARTTLS with replies still pending")
         del self._buffer[:]
         self._lines.reset()
-        self._partial = []
 
     # -- input -----------------------------------------------------------------------
 

@@ -1,0 +1,189 @@
+"""`posthorn read` end to end: mail delivered by a real server, read by a subprocess."""
+
+from __future__ import annotations
+
+import email
+import mailbox
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from support.cli import run
+from support.server import Server
+
+# RFC 2047 section 8's example, as the seed lecture quotes it.
+RFC2047 = (
+    b"From: =?US-ASCII?Q?Keith_Moore?= <moore@cs.utk.edu>\r\n"
+    b"To: =?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?= <keld@dkuug.dk>\r\n"
+    b"CC: =?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>\r\n"
+    b"Subject: =?ISO-8859-1?B?SWYgeW91IGNhbiByZWFkIHRoaXMgeW8=?=\r\n"
+    b"    =?ISO-8859-2?B?dSB1bmRlcnN0YW5kIHRoZSBleGFtcGxlLg==?=\r\n"
+    b"Date: Mon, 19 Jul 1993 12:47:34 -0700\r\n"
+    b"\r\n"
+    b"The body.\r\n"
+)
+
+
+def _deliver(server: Server, user: str, content: bytes, count: int = 1) -> list[Path]:
+    with server.smtp() as client:
+        client.sendmail("moore@cs.utk.edu", [f"{user}@localhost"], content)
+    return server.wait_delivered(user, count)
+
+
+def test_listing_decodes_the_rfc2047_example(server: Server) -> None:
+    _deliver(server, "keld", RFC2047)
+    result = run(server, "read", "--user", "keld")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("N    1 Mon Jul 19 19:47  Keith Moore ")
+    assert line.endswith("  If you can read this you understand the example.")
+
+
+def test_showing_a_message_decodes_it_and_marks_it_seen(server: Server) -> None:
+    (path,) = _deliver(server, "keld", RFC2047)
+    result = run(server, "read", "--user", "keld", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Message 1:",
+        "Date: Mon, 19 Jul 1993 12:47:34 -0700",
+        "From: Keith Moore <moore@cs.utk.edu>",
+        "To: Keld Jørn Simonsen <keld@dkuug.dk>",
+        "Cc: André Pirard <PIRARD@vm1.ulg.ac.be>",
+        "Subject: If you can read this you understand the example.",
+        "",
+        "The body.",
+    ]
+    # Maildir: read mail moves to cur/ with the S flag in its info; the file is the same.
+    assert not path.exists()
+    seen = server.maildir("keld") / "cur" / f"{path.name}:2,S"
+    assert seen.exists()
+    listing = run(server, "read", "--user", "keld").stdout
+    assert listing.startswith("     1 Mon Jul 19")  # no N: it has been read
+    assert run(server, "read", "--user", "keld", "--json").stdout.count('"flags": "S"') == 1
+
+
+def test_text_is_written_in_the_terminals_charset(server: Server) -> None:
+    _deliver(server, "keld", RFC2047)
+    result = run(
+        server,
+        "read", "--user", "keld", "1",
+        extra_env={"PYTHONIOENCODING": "iso-8859-1"},
+        encoding="iso-8859-1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "To: Keld Jørn Simonsen <keld@dkuug.dk>" in result.stdout
+    # In ASCII, what cannot be shown becomes '?' rather than a traceback.
+    ascii_result = run(
+        server, "read", "--user", "keld", "1", extra_env={"PYTHONIOENCODING": "ascii"}
+    )
+    assert ascii_result.returncode == 0, ascii_result.stderr
+    assert "To: Keld J?rn Simonsen <keld@dkuug.dk>" in ascii_result.stdout
+
+
+def _nested_message() -> tuple[bytes, bytes]:
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 4
+    inner = EmailMessage()
+    inner["From"] = "someone@example.org"
+    inner["Subject"] = "original"
+    inner.set_content("the forwarded text\n")
+    message = EmailMessage()
+    message["From"] = "=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?= <keld@dkuug.dk>"
+    message["To"] = "bob@localhost"
+    message["Subject"] = "=?ISO-8859-1?Q?Gr=FC=DFe?="
+    message.set_content("Grüße aus Kopenhagen!\nZweite Zeile.\n", cte="quoted-printable")
+    message.add_alternative("<p>Gr&uuml;&szlig;e</p>", subtype="html", cte="base64")
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename="../report.pdf")
+    message.add_attachment(inner)
+    return message.as_bytes(policy=policy.SMTP), pdf
+
+
+def test_nested_multipart_alternative_read_back(server: Server, tmp_path: Path) -> None:
+    content, pdf = _nested_message()
+    _deliver(server, "bob", content)
+    save = tmp_path / "saved"
+    result = run(server, "read", "--user", "bob", "1", "--save", str(save))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert "From: Keld Jørn Simonsen <keld@dkuug.dk>" in out
+    assert "Subject: Grüße" in out
+    body = out.index("Grüße aus Kopenhagen!")
+    assert out[body + 1] == "Zweite Zeile."
+    assert "[-- alternative text/html not shown --]" in out
+    assert "[-- attachment 1: ../report.pdf (application/pdf, 1.0K) --]" in out
+    assert any(line.startswith("[-- attachment 2: part-2.eml (message/rfc822,") for line in out)
+    # Saved under a safe name inside DIR, byte for byte.
+    assert (save / "report.pdf").read_bytes() == pdf
+    forwarded = email.message_from_bytes((save / "part-2.eml").read_bytes())
+    assert forwarded["Subject"] == "original"
+    assert f"saved {save / 'report.pdf'}" in out
+
+
+def test_sent_with_posthorn_send_reads_back_the_same(server: Server, tmp_path: Path) -> None:
+    attachment = tmp_path / "résumé.txt"
+    attachment.write_bytes("caf\u00e9\n".encode("latin-1"))
+    sent = run(
+        server,
+        "send", "--server", f"127.0.0.1:{server.port}", "-r", "André Pirard <andre@localhost>",
+        "-s", "If you can read this you understand the example, Jørn", "-a", str(attachment),
+        "Keld Jørn Simonsen <keld@localhost>",
+        stdin="Hej Jørn, ça va?\n",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    (path,) = server.wait_delivered("keld")
+    head = path.read_bytes().split(b"\n\n", 1)[0]
+    assert head.isascii()  # everything non-ASCII went out as RFC 2047 encoded words
+    shown = run(server, "read", "--user", "keld", "1", "--save", str(tmp_path / "out"))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "From: André Pirard <andre@localhost>" in lines
+    assert "To: Keld Jørn Simonsen <keld@localhost>" in lines
+    assert "Subject: If you can read this you understand the example, Jørn" in lines
+    assert "Hej Jørn, ça va?" in lines
+    assert "[-- attachment 1: résumé.txt (text/plain, 5) --]" in lines
+    assert (tmp_path / "out" / "résumé.txt").read_bytes() == "caf\u00e9\n".encode("latin-1")
+
+
+def test_mbox_is_read_and_marked_seen(server: Server, tmp_path: Path) -> None:
+    path = tmp_path / "inbox"
+    box = mailbox.mbox(path)
+    for subject in ("first", "=?utf-8?q?zw=C3=B6lf?="):
+        box.add(
+            f"From: a@x.test\nSubject: {subject}\nDate: Tue, 20 Jul 1993 10:00:00 +0000\n\nb\n"
+        )
+    box.flush()
+    box.close()
+    listing = run(server, "read", "--mailbox", str(path)).stdout.splitlines()
+    assert [line[:6] for line in listing] == ["N    1", "N    2"]
+    assert listing[1].endswith("  zwölf")
+    assert run(server, "read", "--mailbox", str(path), "2").returncode == 0
+    statuses = [m["Status"] for m in mailbox.mbox(path)]
+    assert statuses == [None, "RO"]
+    assert run(server, "read", "--mailbox", str(path)).stdout.splitlines()[1][:6] == "     2"
+
+
+def test_empty_and_missing_mailboxes(server: Server, tmp_path: Path) -> None:
+    nobody = run(server, "read", "--user", "nobody")
+    assert (nobody.returncode, nobody.stdout) == (0, "No mail for nobody.\n")
+    missing = run(server, "read", "--mailbox", str(tmp_path / "nope"))
+    assert missing.returncode == 66
+    assert "not a Maildir or mbox" in missing.stderr
+    _deliver(server, "bob", b"Subject: one\r\n\r\nx\r\n")
+    out_of_range = run(server, "read", "--user", "bob", "2")
+    assert out_of_range.returncode == 66
+    assert "no message 2 (the mailbox holds 1)" in out_of_range.stderr
+
+
+def test_any_maildir_with_flags_kept(server: Server, tmp_path: Path) -> None:
+    # A Maildir written by another program: names without ',S=', a flagged message in
+    # cur/ that has not been read yet.
+    box = mailbox.Maildir(tmp_path / "Maildir")
+    flagged = mailbox.MaildirMessage(b"Subject: flagged\n\nx\n")
+    flagged.set_subdir("cur")
+    flagged.set_flags("F")
+    key = box.add(flagged)
+    listing = run(server, "read", "--mailbox", str(tmp_path / "Maildir"))
+    (line,) = listing.stdout.splitlines()
+    assert line.startswith("UF   1 ?")  # unread (not new), flagged; no Date header
+    assert line.endswith("    20  flagged")  # the size from the file itself
+    assert run(server, "read", "--mailbox", str(tmp_path / "Maildir"), "1").returncode == 0
+    assert box.get_message(key).get_flags() == "FS"

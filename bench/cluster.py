@@ -25,7 +25,7 @@ from pathlib import Path
 import servers
 
 sys.path.insert(0, str(servers.ROOT / "tests"))
-from support.postgres import PgServer, running_postgres  # noqa: E402
+from support.postgres import running_postgres
 
 SESSIONS = 20
 SIZE = 1024
@@ -70,7 +70,7 @@ def _nodes(work: Path, config: str, count: int) -> Iterator[list[int]]:
         yield ports
 
 
-def modes(pg: PgServer) -> dict[str, tuple[str, int]]:
+def modes() -> dict[str, tuple[str, int]]:
     """Name -> (config added to [server], number of nodes); a fresh database each run."""
     pg_config = '[cluster]\nnode = "NODE"\n[queue]\nstore = "{dsn}"\n'
     return {
@@ -85,7 +85,7 @@ def runs(count: int, repeat: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="posthorn-bench-pg-") as tmp, running_postgres() as pg:
         work = Path(tmp)
         for run in range(repeat):
-            for name, (config, nodes) in modes(pg).items():
+            for name, (config, nodes) in modes().items():
                 text = config.format(dsn=pg.create_database("bench")) if config else ""
                 with _nodes(work / f"{run}-{nodes}-{len(results)}", text, nodes) as ports:
                     rate = drive(ports, count)

@@ -227,3 +227,36 @@ def test_queue_commands_work_on_the_shared_queue_from_any_host(
         assert sink.subjects() == ["first", "second"]
     finally:
         sink.stop()
+
+
+def test_a_long_delivery_keeps_its_lease_and_no_other_node_takes_it(
+    pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
+) -> None:
+    sink = GatedSink().start()
+    extra = f'lease = 1.5\n\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
+    try:
+        one = nodes("node1", node_config("node1", pg_dsn, tmp_path / "mb", extra))
+        nodes("node2", node_config("node2", pg_dsn, tmp_path / "mb", extra))
+        qid = send(one, "slow")
+        sink.wait_waiting(1)
+
+        def lease() -> tuple[str, float]:
+            with psycopg.connect(pg_dsn) as conn:
+                row = conn.execute(
+                    "SELECT lease_owner, lease_until FROM messages WHERE qid = %s", (qid,)
+                ).fetchone()
+            assert row is not None
+            return row[0], row[1]
+
+        owner, first = lease()
+        # The delivery outlasts several leases: node1 keeps renewing, node2 keeps out.
+        wait_for(lambda: lease()[1] > first + 3.0, 30, "the lease renewed past two leases")
+        assert lease()[0] == owner
+        assert sink.waiting == 1
+        assert sink.abandoned == 0
+        sink.open_gate()
+        wait_for(lambda: queue_empty(one), 30, "an empty queue")
+        assert sink.subjects() == ["slow"]
+        assert [a.helo for a in sink.accepted] == [f"{owner}.test"]
+    finally:
+        sink.stop()

@@ -11,7 +11,7 @@ import pytest
 
 from posthorn.address import Address
 from posthorn.envelope import Envelope, Recipient
-from posthorn.queue import postgres_rows
+from posthorn.queue import postgres_schema
 from posthorn.queue.model import NewMessage, new_queue_id
 from posthorn.queue.postgres import PostgresStore, init_schema
 from posthorn.queue.store import StoreError
@@ -54,8 +54,8 @@ def test_nodes_starting_together_migrate_once(pg_dsn: str) -> None:
     asyncio.run(scenario())
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute("SELECT version FROM schema_version").fetchall()
-    assert rows == [(postgres_rows.SCHEMA_VERSION,)]
-    assert asyncio.run(init_schema(pg_dsn)) == (postgres_rows.SCHEMA_VERSION,) * 2
+    assert rows == [(postgres_schema.SCHEMA_VERSION,)]
+    assert asyncio.run(init_schema(pg_dsn)) == (postgres_schema.SCHEMA_VERSION,) * 2
 
 
 def test_other_nodes_are_woken_but_not_the_sender(pg_dsn: str) -> None:
@@ -125,7 +125,7 @@ def test_a_version_1_database_is_migrated_in_place(pg_dsn: str) -> None:
     """A queue created before the route column (schema 1) gains it, data kept."""
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
-        conn.execute(postgres_rows._MIGRATIONS[0])
+        conn.execute(postgres_schema._MIGRATIONS[0])
         conn.execute("INSERT INTO schema_version VALUES (1)")
         conn.execute(
             "INSERT INTO messages (qid, envelope, arrival, size) VALUES"
@@ -137,7 +137,7 @@ def test_a_version_1_database_is_migrated_in_place(pg_dsn: str) -> None:
             "INSERT INTO recipients (qid, idx, local, domain, domain_key)"
             " VALUES ('0000000000000001', 0, 'bob', 'example.net', 'example.net')"
         )
-    assert asyncio.run(init_schema(pg_dsn)) == (1, postgres_rows.SCHEMA_VERSION)
+    assert asyncio.run(init_schema(pg_dsn)) == (1, postgres_schema.SCHEMA_VERSION)
 
     async def read() -> None:
         store = PostgresStore(pg_dsn)

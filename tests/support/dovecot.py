@@ -13,6 +13,7 @@ import contextlib
 import email
 import email.message
 import email.policy
+import grp
 import os
 import pwd
 import shutil
@@ -103,7 +104,7 @@ class Dovecot:
         for sub in ("mail", "home"):
             os.chown(self.root / sub, uid, gid)
         self.root.chmod(0o755)
-        group = "dovecot" if os.geteuid() == 0 else str(os.getegid())
+        group = "dovecot" if os.geteuid() == 0 else grp.getgrgid(os.getegid()).gr_name
         # A user named "tiny..." gets a 1 KB quota: Dovecot refuses mail for it after DATA.
         (self.root / "passwd").write_text(
             "".join(

@@ -21,10 +21,11 @@ import psycopg
 
 from posthorn import log
 from posthorn.queue import postgres_rows as rows
+from posthorn.queue import postgres_schema as schema
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
 from posthorn.queue.store import StoreError
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "connect", "init_schema"]
 
 T = TypeVar("T")
 _log = log.get("queue")
@@ -65,28 +66,16 @@ class PostgresStore:
     # -- connections -----------------------------------------------------------------
 
     async def _connect(self) -> rows.Conn:
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                self.dsn, autocommit=True, connect_timeout=max(1, int(self.timeout))
-            )
-            cursor = await conn.execute("SHOW synchronous_commit")
-            row = await cursor.fetchone()
-            if row is not None and row[0] == "off":
-                # The 250 promises the message is on stable storage: never acknowledge
-                # a commit before its WAL record is flushed, whatever the server default.
-                await conn.execute("SET synchronous_commit = on")
-        except (psycopg.Error, OSError) as exc:
-            raise StoreError(f"cannot connect to the queue database: {exc}") from exc
-        return conn
+        return await connect(self.dsn, self.timeout)
 
     async def open(self) -> None:
         self._writer = await self._connect()
         try:
-            before = await rows.migrate(self._writer)
+            before = await schema.migrate(self._writer)
         except psycopg.Error as exc:
             raise StoreError(f"cannot set up the queue schema: {exc}") from exc
-        if before != rows.SCHEMA_VERSION:
-            _log.info("queue schema migrated from version %d to %d", before, rows.SCHEMA_VERSION)
+        if before != schema.SCHEMA_VERSION:
+            _log.info("queue schema migrated from version %d to %d", before, schema.SCHEMA_VERSION)
         self._reader = await self._connect()
         self._tasks.append(asyncio.create_task(self._write_loop(), name="pg-writer"))
         if self._watchers:
@@ -277,14 +266,31 @@ class PostgresStore:
         return count
 
 
+async def connect(dsn: str, connect_timeout: float = 30.0) -> rows.Conn:
+    """A connection in autocommit mode (transactions are explicit) that never
+    acknowledges a commit before it is durable. Raises StoreError."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            dsn, autocommit=True, connect_timeout=max(1, int(connect_timeout))
+        )
+        cursor = await conn.execute("SHOW synchronous_commit")
+        row = await cursor.fetchone()
+        if row is not None and row[0] == "off":
+            # The 250 promises the message is on stable storage: never acknowledge a
+            # commit before its WAL record is flushed, whatever the server's default.
+            await conn.execute("SET synchronous_commit = on")
+    except (psycopg.Error, OSError) as exc:
+        raise StoreError(f"cannot connect to the queue database: {exc}") from exc
+    return conn
+
+
 async def init_schema(dsn: str) -> tuple[int, int]:
     """Create or migrate the schema (`posthorn queue init`); (version before, after)."""
-    store = PostgresStore(dsn)
-    conn = await store._connect()
+    conn = await connect(dsn)
     try:
-        before = await rows.migrate(conn)
+        before = await schema.migrate(conn)
     except psycopg.Error as exc:
         raise StoreError(f"cannot set up the queue schema: {exc}") from exc
     finally:
         await conn.close()
-    return before, rows.SCHEMA_VERSION
+    return before, schema.SCHEMA_VERSION

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from support.gated_sink import GatedSink
+from support.postgres import PgServer
 from support.server import Server, wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -260,3 +261,35 @@ def test_a_long_delivery_keeps_its_lease_and_no_other_node_takes_it(
         assert [a.helo for a in sink.accepted] == [f"{owner}.test"]
     finally:
         sink.stop()
+
+
+def test_without_postgresql_mail_gets_451_and_the_node_recovers(
+    pg_server: PgServer, pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
+) -> None:
+    database = pg_dsn.rpartition("/")[2]
+    shared = tmp_path / "mailboxes"
+    one = nodes("node1", node_config("node1", pg_dsn, shared))
+    assert send(one, "before", "user@cluster.test")
+    # PostgreSQL goes away for this node: every connection dropped, none allowed.
+    pg_server.psql("postgres", f"ALTER DATABASE {database} ALLOW_CONNECTIONS false")
+    pg_server.psql(
+        "postgres",
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'",
+    )
+    with smtplib.SMTP(one.host, one.port, timeout=30) as client:
+        for _ in range(2):  # the dropped connection, then a failed reconnect
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                client.sendmail(
+                    "a@example.org", ["user@cluster.test"], b"Subject: no\r\n\r\nx\r\n"
+                )
+            assert refused.value.smtp_code == 451
+            assert refused.value.smtp_error.startswith(b"4.3.0")
+        assert client.noop()[0] == 250  # the session goes on
+    pg_server.psql("postgres", f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
+    assert send(one, "after", "user@cluster.test")
+    new = shared / "user" / "Maildir" / "new"
+    wait_for(lambda: new.is_dir() and len(list(new.iterdir())) == 2, 30, "two deliveries")
+    subjects = sorted(
+        str(email.message_from_bytes(p.read_bytes())["Subject"]) for p in new.iterdir()
+    )
+    assert subjects == ["after", "before"]

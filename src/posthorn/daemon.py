@@ -123,7 +123,8 @@ def _submission(
     return found
 
 
-def build(config: Config) -> Mta:
+def build(config: Config, worker: int | None = None) -> Mta:
+    """Wire the parts; `worker` is the index of this process among several (None: alone)."""
     hostname = config.server.hostname
     tls = _tls_context(config)
     store = open_store(config)
@@ -165,7 +166,7 @@ def build(config: Config) -> Mta:
         router,
         transports,
         policy,
-        owner=hostname,
+        owner=hostname if worker is None else f"{hostname}/{worker}",
         lease=queue.lease,
         concurrency=queue.delivery_concurrency,
         bouncer=Bouncer(intake, hostname, policy),
@@ -201,9 +202,14 @@ def _wake(mta: Mta, arg: str) -> str:
     return "OK"
 
 
-async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM or SIGINT (or until cancelled)."""
-    mta = build(config)
+async def serve(
+    config: Config, ready: asyncio.Event | None = None, worker: int | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT (or until cancelled). One of several `worker`
+    processes shares its ports with the others (SO_REUSEPORT); worker 0 (or a server
+    alone) also answers the control socket."""
+    mta = build(config, worker)
+    shared = worker is not None
     await asyncio.to_thread(Path(config.server.data_dir).mkdir, parents=True, exist_ok=True)
     await mta.store.open()
     runner_task = asyncio.create_task(mta.runner.run(), name="runner")
@@ -214,12 +220,13 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     control = ControlServer(config.server.data_dir, {"WAKE": lambda arg: _wake(mta, arg)})
     try:
-        await control.start()
+        if not worker:
+            await control.start()
         for address in config.server.listen:
-            await mta.listener.start(address)
+            await mta.listener.start(address, reuse_port=shared)
         for listener, addresses in mta.submission:
             for address in addresses:
-                await listener.start(address)
+                await listener.start(address, reuse_port=shared)
         # Every socket is bound: root is no longer needed (port 25 was the reason).
         try:
             dropped = drop_privileges(
@@ -235,7 +242,8 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
         _log.info("stopping")
     finally:
-        await control.close()
+        if not worker:
+            await control.close()
         await mta.listener.close()
         for listener, _ in mta.submission:
             await listener.close()

@@ -60,13 +60,14 @@ def node_name(config: Config) -> str:
     return config.cluster.node or config.server.hostname
 
 
-def open_store(config: Config) -> QueueStore:
-    """The queue store named by config (the embedded SQLite store by default)."""
+def open_store(config: Config, owner: str = "") -> QueueStore:
+    """The queue store named by config (the embedded SQLite store by default); `owner`
+    names this process to the other nodes (default: the node name)."""
     if config.queue.store != "sqlite":
         # Imported here: a single node on SQLite never loads the PostgreSQL driver.
         from posthorn.queue.postgres import PostgresStore
 
-        return PostgresStore(config.queue.store, node=node_name(config))
+        return PostgresStore(config.queue.store, node=owner or node_name(config))
     return SqliteStore(Path(config.server.data_dir) / "queue" / "queue.db")
 
 
@@ -135,10 +136,13 @@ def _submission(
     return found
 
 
-def build(config: Config) -> Mta:
+def build(config: Config, worker: int | None = None) -> Mta:
+    """Wire the parts; `worker` is the index of this process among several (None: alone)."""
     hostname = config.server.hostname
     tls = _tls_context(config)
-    store = open_store(config)
+    # The queue lease owner: the node, and which of its worker processes.
+    owner = node_name(config) if worker is None else f"{node_name(config)}/{worker}"
+    store = open_store(config, owner)
     router = Router(config.local, config.aliases, data_dir=config.server.data_dir)
     local = LocalDelivery(
         config.local.maildir, config.server.data_dir, hostname, config.local.mbox
@@ -183,7 +187,7 @@ def build(config: Config) -> Mta:
         router,
         transports,
         policy,
-        owner=node_name(config),
+        owner=owner,
         lease=queue.lease,
         concurrency=queue.delivery_concurrency,
         bouncer=Bouncer(intake, hostname, policy),
@@ -224,9 +228,14 @@ def _wake(mta: Mta, arg: str) -> str:
     return "OK"
 
 
-async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM or SIGINT (or until cancelled)."""
-    mta = build(config)
+async def serve(
+    config: Config, ready: asyncio.Event | None = None, worker: int | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT (or until cancelled). One of several `worker`
+    processes shares its ports with the others (SO_REUSEPORT); worker 0 (or a server
+    alone) also answers the control socket."""
+    mta = build(config, worker)
+    shared = worker is not None
     await asyncio.to_thread(Path(config.server.data_dir).mkdir, parents=True, exist_ok=True)
     await mta.store.open()
     runner_task = asyncio.create_task(mta.runner.run(), name="runner")
@@ -237,12 +246,13 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     control = ControlServer(config.server.data_dir, {"WAKE": lambda arg: _wake(mta, arg)})
     try:
-        await control.start()
+        if not worker:
+            await control.start()
         for address in config.server.listen:
-            await mta.listener.start(address)
+            await mta.listener.start(address, reuse_port=shared)
         for listener, addresses in mta.submission:
             for address in addresses:
-                await listener.start(address)
+                await listener.start(address, reuse_port=shared)
         # Every socket is bound: root is no longer needed (port 25 was the reason).
         try:
             dropped = drop_privileges(
@@ -258,7 +268,8 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
         _log.info("stopping")
     finally:
-        await control.close()
+        if not worker:
+            await control.close()
         await mta.listener.close()
         for listener, _ in mta.submission:
             await listener.close()

@@ -231,6 +231,13 @@ class Intake:
     async def _commit(self, messages: list[NewMessage]) -> Reply | None:
         """Commit all copies (the store batches them into one transaction); if any
         fails, take back the others, so that a retry by the client duplicates nothing."""
+        if len(messages) == 1:  # the common case, without gather's machinery
+            try:
+                await self.store.commit(messages[0])
+            except StoreError as exc:
+                _log.error("queue write failed: %s", exc)
+                return Reply(451, "4.3.0", ("Error: queue file write error",))
+            return None
         results = await asyncio.gather(
             *(self.store.commit(m) for m in messages), return_exceptions=True
         )

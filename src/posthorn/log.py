@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 __all__ = ["get", "setup"]
 
 _FORMAT = "%(asctime)s %(hostname)s posthorn/%(component)s[%(process)d]: %(message)s"
+
+
+class _Formatter(logging.Formatter):
+    """The stdlib formatter with the time formatted once per second, not per line."""
+
+    _second = -1
+    _text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime(datefmt or "%b %d %H:%M:%S", time.localtime(second))
+        return self._text
 
 
 class _Fields(logging.Filter):
@@ -29,7 +44,7 @@ class _Fields(logging.Filter):
 def setup(level: str, hostname: str, stream: object = None) -> None:
     """Send posthorn.* loggers to stderr (or `stream`) in the one-line format."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%b %d %H:%M:%S"))
+    handler.setFormatter(_Formatter(_FORMAT, datefmt="%b %d %H:%M:%S"))
     handler.addFilter(_Fields(hostname))
     root = logging.getLogger("posthorn")
     root.handlers[:] = [handler]

@@ -76,7 +76,11 @@ def test_two_nodes_accept_a_burst_and_deliver_each_message_once(
 ) -> None:
     shared = tmp_path / "mailboxes"
     one = nodes("node1", node_config("node1", pg_dsn, shared))
-    two = nodes("node2", node_config("node2", pg_dsn, shared))
+    # node2 runs two worker processes: three queue runners share the database.
+    workers = node_config("node2", pg_dsn, shared).replace(
+        'hostname = "node2.test"', 'hostname = "node2.test"\nworkers = 2'
+    )
+    two = nodes("node2", workers)
     acked: list[str] = []
     lock = threading.Lock()
 

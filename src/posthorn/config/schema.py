@@ -65,7 +65,12 @@ class ServerConfig:
         "", "Queue, mailboxes and state; '' = $POSTHORN_DATA_DIR or ~/.local/share/posthorn."
     )
     hold: bool = setting(False, "Keep accepted mail on hold until `posthorn queue release`.")
-    max_connections: int = setting(1000, "Concurrent SMTP sessions; more get 421 4.7.0.")
+    max_connections: int = setting(
+        1000, "Concurrent SMTP sessions (per worker); more get 421 4.7.0."
+    )
+    workers: int = setting(
+        1, "Server processes sharing the ports (SO_REUSEPORT) and queue; 0 = one per CPU."
+    )
     user: str = setting(
         "", "When started as root: drop to this user after binding the listeners; '' = stay."
     )

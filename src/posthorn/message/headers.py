@@ -9,6 +9,7 @@ Delivered-To at final delivery. Does not own MIME or any parsing of header value
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 import time
 
@@ -52,13 +53,23 @@ def count_received(headers: bytes) -> int:
     return len(_RECEIVED.findall(headers))
 
 
+@functools.lru_cache(maxsize=64)
+def _field_pattern(name: str) -> re.Pattern[bytes]:
+    return re.compile(rb"^" + re.escape(name.encode("ascii")) + rb"[ \t]*:", re.I | re.M)
+
+
 def has_header(headers: bytes, name: str) -> bool:
-    pattern = rb"^" + re.escape(name.encode("ascii")) + rb"[ \t]*:"
-    return re.search(pattern, headers, re.IGNORECASE | re.MULTILINE) is not None
+    return _field_pattern(name).search(headers) is not None
+
+
+@functools.lru_cache(maxsize=4)
+def _date_of_second(second: int) -> str:
+    return email.utils.formatdate(second, localtime=True)
 
 
 def _date(now: float) -> str:
-    return email.utils.formatdate(now, localtime=True)
+    """RFC 5322 date-time; one formatting per second, however many messages share it."""
+    return _date_of_second(int(now))
 
 
 def received(

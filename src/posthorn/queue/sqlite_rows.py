@@ -68,21 +68,29 @@ _MIGRATIONS = {
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(_SCHEMA)
-    row = conn.execute("SELECT version FROM schema_version").fetchone()
-    if row is None:
-        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-        return
-    version = int(row[0])
-    if version > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(f"queue schema {version} is newer than this Posthorn")
-    while version < SCHEMA_VERSION:
-        # One transaction per step: a crash leaves the schema at N or N + 1, never between.
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(_MIGRATIONS[version])
-        version += 1
-        conn.execute("UPDATE schema_version SET version = ?", (version,))
+    """Create or migrate the schema, in one transaction: several processes (worker
+    processes, operator commands) may open the queue at the same moment."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = SCHEMA_VERSION if row is None else int(row[0])
+        if row is None:
+            conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"queue schema {version} is newer than this Posthorn")
+        while version < SCHEMA_VERSION:
+            # Each step takes the schema from N to N + 1, data kept; all steps commit
+            # together, so a crash leaves the old schema or the new, never a mixture.
+            conn.execute(_MIGRATIONS[version])
+            version += 1
+            conn.execute("UPDATE schema_version SET version = ?", (version,))
         conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 # -- mapping -------------------------------------------------------------------------

@@ -57,21 +57,15 @@ def dot_stuff(message: bytes) -> bytes:
     return body + b".\r\n"
 
 
-def _bare_eol(data: bytes, pending_cr: bool) -> tuple[bool, bool]:
-    """(has a bare CR or LF, ends with a CR whose LF may come in the next block)."""
-    bare = False
-    if pending_cr:
-        if data.startswith(b"\n"):
-            data = data[1:]
-        else:
-            bare = True
-    trailing = data.endswith(b"\r")
-    if trailing:
-        data = data[:-1]
-    crlf = data.count(b"\r\n")
-    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
-        bare = True
-    return bare, trailing
+def _scan(data: bytes, max_line: int) -> tuple[bool, int]:
+    """(has a CR or LF that is not part of a CRLF, octets of the longest line with its
+    CRLF). One split on CRLF answers both; a block's last line is taken to end there.
+    The line length is computed only when the block could hold a line that long."""
+    lines = data.split(b"\r\n")
+    rest = b"".join(lines)
+    bare = b"\r" in rest or b"\n" in rest
+    longest = max(map(len, lines)) + 2 if max_line and len(data) >= max_line - 2 else 0
+    return bare, longest
 
 
 def _normalise(data: bytes) -> bytes:
@@ -79,23 +73,15 @@ def _normalise(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
-def _longest_line(data: bytes) -> int:
-    """Octets of the longest line with its CRLF; a block's last line is assumed to end."""
-    lines = data.split(b"\n")
-    longest = max(map(len, lines[:-1]), default=0) + 1
-    return max(longest, len(lines[-1]) + 2)
-
-
 class ContentChecker:
     """Applies ContentLimits to the successive blocks of one message."""
 
-    __slots__ = ("_carry", "_pending_cr", "limits", "problem", "size")
+    __slots__ = ("_carry", "limits", "problem", "size")
 
     def __init__(self, limits: ContentLimits) -> None:
         self.limits = limits
         self.size = 0
         self.problem: Reply | None = None
-        self._pending_cr = False
         self._carry = b""
 
     def check(self, block: bytes) -> bytes:
@@ -106,32 +92,38 @@ class ContentChecker:
         self.size += len(block)
         if limits.max_size and self.size > limits.max_size:
             self.problem = TOO_BIG
-        elif limits.reject_nul and b"\0" in block:
+            return b""
+        if limits.reject_nul and b"\0" in block:
             self.problem = HAS_NUL
-        elif limits.bare_eol == "normalise":
-            # Hold a trailing CR back: its LF may start the next block.
-            block = self._carry + block
-            self._carry = b"\r" if block.endswith(b"\r") else b""
-            if self._carry:
-                block = block[:-1]
-            crlf = block.count(b"\r\n")
-            if block.count(b"\n") != crlf or block.count(b"\r") != crlf:
-                block = _normalise(block)
-        else:
-            bare, self._pending_cr = _bare_eol(block, self._pending_cr)
-            if bare:
+            return b""
+        normalise = limits.bare_eol == "normalise"
+        # A CR at the end of a block may be the first half of a CRLF split across blocks:
+        # hold it back and judge it with the next block.
+        block = self._carry + block
+        self._carry = b"\r" if block.endswith(b"\r") else b""
+        if self._carry:
+            block = block[:-1]
+        bare, longest = _scan(block, limits.max_line)
+        if bare:
+            if not normalise:
                 self.problem = BARE_EOL
-        long_block = limits.max_line and len(block) >= limits.max_line
-        if self.problem is None and long_block and _longest_line(block) > limits.max_line:
+                return b""
+            block = _normalise(block)
+            longest = _scan(block, limits.max_line)[1]
+        if limits.max_line and longest > limits.max_line:
             self.problem = _line_too_long(limits.max_line)
-        return b"" if self.problem is not None else block
+            return b""
+        return block
 
     def finish(self) -> bytes:
         """Content still held back at the end of the message (a final bare CR)."""
-        if self._pending_cr and self.problem is None:
-            self.problem = BARE_EOL
         tail, self._carry = self._carry, b""
-        return _normalise(tail) if tail and self.problem is None else b""
+        if not tail or self.problem is not None:
+            return b""
+        if self.limits.bare_eol != "normalise":
+            self.problem = BARE_EOL
+            return b""
+        return _normalise(tail)
 
 
 class DataReader:

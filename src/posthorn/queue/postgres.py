@@ -223,8 +223,11 @@ class PostgresStore:
         owner: str,
         new_messages: Sequence[NewMessage] = (),
     ) -> None:
+        # Deferrals are due later (the recording node's own timer covers them); bounces
+        # are due now, so those wake the other nodes.
         applied = await self._write(
-            lambda conn: rows.record(conn, qid, updates, owner, new_messages), wakes=True
+            lambda conn: rows.record(conn, qid, updates, owner, new_messages),
+            wakes=bool(new_messages),
         )
         if not applied:
             _log.warning("%s: lease lost to another node; results of this run dropped", qid)

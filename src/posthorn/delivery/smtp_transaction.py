@@ -53,6 +53,7 @@ async def transaction(
     """MAIL, RCPT..., DATA, content. Raises Broken when the connection fails
     before the final reply: then nothing counts as delivered."""
     conn.transactions += 1
+    conn.clean = False
     dsn = conn.caps.dsn
     mail = mail_command(sender, options)
     rcpt_lines = [
@@ -104,6 +105,9 @@ async def _finish(
     final = await _send_content(conn, content, timeouts)
     for index in accepted:
         result.replies[index] = final
+    # RFC 5321 section 3.3: the reply to the end of data ends the transaction; the next
+    # MAIL needs no RSET before it.
+    conn.clean = True
     return result
 
 

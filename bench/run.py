@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -108,6 +110,59 @@ def accept_runs(
     return results
 
 
+RELAY = Mode("relay, 20, 1 KB", 20, 1024, True, 3000)
+RELAY_TUNING = os.environ.get("POSTHORN_BENCH_RELAY_CONFIG", "").replace("\\n", "\n")
+
+
+def _queue_empty(name: str, work: Path) -> bool:
+    """Nothing left to deliver: Posthorn's queue table, or Postfix's queue directories."""
+    if name == "posthorn":
+        db = work / "data" / "queue" / "queue.db"
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+            return conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    dirs = ("incoming", "active", "deferred", "maildrop")
+    return not any(
+        any((work / "queue" / d).rglob("*")) for d in dirs if (work / "queue" / d).exists()
+    )
+
+
+def relay_runs(runs: int, work: Path) -> dict[str, list[float]]:
+    """Accept and deliver to an smtp-sink, end to end: messages per second until the
+    queue is empty again."""
+    results: dict[str, list[float]] = {}
+    for run in range(runs):
+        for name in ("posthorn", "postfix"):
+            base = work / f"relay-{name}-{run}"
+            with servers.smtp_sink(base / "sink") as sink:
+                if name == "posthorn":
+                    config = f'[routes]\n"*" = "smtp:[127.0.0.1]:{sink.port}"\n' + RELAY_TUNING
+                    launch = servers.posthorn(base, hold=False, config=config)
+                else:
+                    launch = servers.postfix(base, relay_to=sink.port)
+                with launch as srv:
+                    start = time.monotonic()
+                    smtp_source(srv.port, RELAY, "bob@remote.bench")
+                    deadline = start + 600
+                    while not _queue_empty(name, base) and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    rate = RELAY.count / (time.monotonic() - start)
+            results.setdefault(name, []).append(rate)
+            print(f"run {run + 1} {name:10} {RELAY.name:22} {rate:8.0f} msg/s", flush=True)
+    return results
+
+
+def relay_table(results: dict[str, list[float]]) -> str:
+    post, fix = results.get("posthorn", []), results.get("postfix", [])
+    ratio = (
+        median([p / f for p, f in zip(post, fix, strict=False)]) if post and fix else float("nan")
+    )
+    return "\n".join([
+        "## Relay end to end (accept + deliver to smtp-sink; reuse, 20 sessions, 1 KB)", "",
+        "| Posthorn | Postfix | Posthorn / Postfix |", "|---|---|---|",
+        f"| {median(post):,.0f} | {median(fix):,.0f} | {ratio:.2f}x |",
+    ])  # fmt: skip
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -161,6 +216,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temp directories")
     parser.add_argument(
         "--postgres", action="store_true", help="also: 1 and 2 nodes on PostgreSQL vs SQLite"
@@ -175,9 +231,13 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     with workdir(args.keep) as work:
         results = accept_runs(args.runs, work, names)
-        report = {"accept": results}
+        report: dict[str, object] = {"accept": results}
         heading = f"## Durable accept (messages/second, median of {args.runs} runs)"
         text = heading + "\n\n" + table(results)
+        if not args.skip_relay:
+            relay = relay_runs(args.runs, work)
+            report["relay"] = relay
+            text += "\n\n" + relay_table(relay)
         if not args.skip_latency:
             extra = latency.all_figures(work, args.runs)
             report["latency"] = extra

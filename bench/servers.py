@@ -64,8 +64,10 @@ def posthorn(
 ) -> Iterator[Running]:
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
+    workers = os.environ.get("POSTHORN_BENCH_WORKERS", "1")
     (work / "posthorn.toml").write_text(
-        '[server]\nhostname = "posthorn.bench"\nmax_connections = 5000\n' + config
+        f'[server]\nhostname = "posthorn.bench"\nmax_connections = 5000\nworkers = {workers}\n'
+        + config
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     args = [sys.executable, "-m", "posthorn", "serve", "--config", str(work / "posthorn.toml"),

@@ -14,6 +14,8 @@ core, and parsing SMTP is CPU work.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import sys
@@ -27,6 +29,7 @@ __all__ = ["cpu_count", "supervise"]
 
 _log = log.get("master")
 _RESTART_PAUSE = (0.1, 0.5, 1.0, 5.0, 30.0)
+_PR_SET_PDEATHSIG = 1
 
 
 def cpu_count() -> int:
@@ -37,11 +40,23 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def _die_with_parent() -> None:
+    """Linux: get SIGTERM when the supervisor dies, even by SIGKILL, so that no worker
+    keeps serving (and delivering) on its own."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _fork(index: int, work: Callable[[int], int]) -> int:
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
+        _die_with_parent()
+        if os.getppid() != parent:  # the supervisor died before prctl took effect
+            os._exit(0)
         code = 70  # EX_SOFTWARE, if the worker raises
         try:
             code = work(index)

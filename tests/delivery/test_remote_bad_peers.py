@@ -237,3 +237,51 @@ def test_dns_trouble_becomes_an_outcome(domain: str, kind: type, text: str) -> N
         outcome = asyncio.run(_deliver_to(domain, server.address))
     assert isinstance(outcome, kind)
     assert str(outcome.reply).startswith(text)
+
+
+def test_a_cached_connection_the_peer_dropped_is_replaced_not_deferred() -> None:
+    """No RSET before reuse: a peer that closed an idle connection must cost nothing but a
+    new connection (the stale one fails before any content is sent)."""
+    sessions: list[int] = []
+
+    async def one_message_then_close(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        sessions.append(1)
+        writer.write(b"220 peer.test ESMTP\r\n")
+        await reader.readline()  # EHLO
+        writer.write(EHLO)
+        await _lines_until(reader, b"DATA")
+        writer.write(b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n")
+        await _lines_until(reader, b".\r\n")
+        writer.write(b"250 2.0.0 queued\r\n")
+        await writer.drain()
+        # Hang up while the client keeps the connection for reuse, as a peer with a
+        # short idle timeout does; the client learns of it only when it reuses it.
+        writer.close()
+
+    async def two_deliveries() -> list[dict[int, Outcome]]:
+        server = await asyncio.start_server(one_message_then_close, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        remote = RemoteDelivery(
+            _client(connection_reuse_time=30.0),
+            MxResolver(make_resolver(DnsConfig(nameservers=("127.0.0.1:9",), timeout=1.0))),
+            TransportTable({"*": f"smtp:[127.0.0.1]:{port}"}),
+            hostname="sender.test",
+        )
+        try:
+            results = []
+            for _ in range(2):
+                message = _message("bob@example.test")
+                results.append(
+                    await remote.deliver(message, CONTENT, Remote("example.test"), message.pending)
+                )
+            return results
+        finally:
+            await remote.close()
+            server.close()
+
+    first, second = asyncio.run(two_deliveries())
+    assert isinstance(first[0], Delivered)
+    assert isinstance(second[0], Delivered)
+    assert len(sessions) == 2

@@ -68,3 +68,17 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_all(make_server: object) ->
             not Path(f"/proc/{pid}").exists()
             or "zombie" in Path(f"/proc/{pid}/status").read_text()
         )
+
+
+def test_workers_end_with_a_killed_supervisor(make_server: object) -> None:
+    server: Server = make_server('[server]\nhostname = "mx.test"\nworkers = 2\n')  # type: ignore[operator]
+    assert server.proc is not None
+    master = server.proc.pid
+    workers = wait_for(lambda: len(_children(master)) == 2 and _children(master))
+    assert isinstance(workers, list)
+    server.kill()  # SIGKILL: the supervisor cannot pass anything on
+
+    def gone() -> bool:
+        return all(not Path(f"/proc/{p}").exists() for p in workers)
+
+    wait_for(gone, 20, "workers to follow the supervisor")

@@ -193,7 +193,7 @@ class QueueConfig:
     )
     retry: str = setting("rfc1123", "Retry profile: 'rfc1123' or 'fast'.")
     lease: float = setting(600.0, "Seconds a claimed message is reserved for one delivery run.")
-    delivery_concurrency: int = setting(20, "Messages delivered at the same time.")
+    delivery_concurrency: int = setting(100, "Messages being delivered at the same time.")
     retry_delays: tuple[float, ...] = setting(
         (), "Explicit retry delays in seconds (the last repeats); empty = the retry profile's."
     )

@@ -31,6 +31,7 @@ __all__ = ["Broken", "Peer", "SmtpConnection", "Timeouts"]
 
 _log = log.get("smtp")
 _READ_SIZE = 65536
+_WRITE_HIGH_WATER = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ class SmtpConnection:
         self.esmtp = False
         self.tls = ""
         self.transactions = 0
+        self.clean = False  # the last transaction ended normally: no RSET needed to reuse
         self.idle_since = time.monotonic()
         self.closed = False
 
@@ -225,8 +227,10 @@ class SmtpConnection:
     async def write(self, data: bytes, seconds: float) -> None:
         try:
             self.writer.write(data)
-            async with asyncio.timeout(seconds):
-                await self.writer.drain()
+            if self.writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+                # Wait (with the deadline) only when the peer is not keeping up.
+                async with asyncio.timeout(seconds):
+                    await self.writer.drain()
         except TimeoutError:
             self.abort()
             raise _broken(f"timeout sending to {self.peer.label}") from None
@@ -241,7 +245,12 @@ class SmtpConnection:
         return await self.read_reply(seconds)
 
     async def reset(self, seconds: float) -> bool:
-        """RSET before reusing the connection; False when it is no longer usable."""
+        """Make the connection ready for a new transaction; False when it is no longer
+        usable. After a transaction that ended normally nothing is sent (a peer that hung
+        up meanwhile shows as EOF here, or fails the next MAIL before any content is
+        sent); otherwise RSET."""
+        if self.clean:
+            return not self.reader.at_eof() and not self.closed
         try:
             reply = await self.command("RSET", seconds)
         except Broken:

@@ -56,6 +56,7 @@ async def transaction(
     before the final reply: then nothing counts as delivered. With `lmtp`, each accepted
     recipient gets its own reply after the final dot (RFC 2033 section 4.2)."""
     conn.transactions += 1
+    conn.clean = False
     dsn = conn.caps.dsn
     mail = mail_command(sender, options)
     rcpt_lines = [
@@ -109,8 +110,22 @@ async def _finish(
         final = await _send_content(conn, content, timeouts)
         for index in accepted:
             result.replies[index] = final
-        return result
-    # RFC 2033 section 4.2: one reply per accepted recipient, in the order of the RCPTs.
+    else:
+        await _lmtp_replies(conn, content, timeouts, accepted, result)
+    # RFC 5321 section 3.3: the reply to the end of data ends the transaction; the next
+    # MAIL needs no RSET before it.
+    conn.clean = not conn.closed
+    return result
+
+
+async def _lmtp_replies(
+    conn: SmtpConnection,
+    content: bytes,
+    timeouts: Timeouts,
+    accepted: list[int],
+    result: TxResult,
+) -> None:
+    """RFC 2033 section 4.2: one reply per accepted recipient, in the order of the RCPTs."""
     await _write_content(conn, content, timeouts, replies=len(accepted))
     for number, index in enumerate(accepted):
         try:
@@ -121,8 +136,7 @@ async def _finish(
             # The replies already read are final; for the rest, nobody knows.
             for rest in accepted[number:]:
                 result.replies[rest] = exc.reply
-            break
-    return result
+            return
 
 
 async def _write_content(

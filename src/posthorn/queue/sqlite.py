@@ -1,9 +1,10 @@
 """The embedded queue store: one SQLite database (WAL) under the data directory.
 
-Owns: the schema, the one database thread that runs every statement, and group commit:
-operations that arrive while a transaction is being written are batched into the next
-one, so many sessions' messages share one fsync (`synchronous=FULL` makes each COMMIT
-durable in WAL mode). Message content lives in its own table, so listing and claiming
+Owns: the writer thread that runs every change, and group commit: operations that arrive
+while a transaction is being written are batched into the next one, so many sessions'
+messages share one fsync (`synchronous=FULL` makes each COMMIT durable in WAL mode); and
+a reader thread for content, listings and the next due time, which WAL lets run beside
+the writer. Message content lives in its own table, so listing and claiming
 never read it. Does not own policy; see `store.py` for the contract.
 
 Raises `StoreError` when the database cannot be written.
@@ -33,23 +34,24 @@ _MAX_BATCH = 1024
 _log = log.get("queue")
 
 
-class SqliteStore:
-    """QueueStore on SQLite; all statements run on one thread, in batched transactions."""
+class _DbThread:
+    """One connection on one thread, fed by a queue. The writer runs everything waiting
+    at once in one transaction (group commit); the reader runs reads one by one, so that
+    they never wait behind a writer's fsync (WAL lets readers and a writer overlap)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: str, *, writer: bool) -> None:
         self.path = path
+        self.name = name
+        self.writer = writer
         self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    # -- the database thread ---------------------------------------------------------
-
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="posthorn-queue", daemon=True
+            target=self._run, args=(ready,), name=self.name, daemon=True
         )
         self._thread.start()
         await ready
@@ -62,11 +64,12 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: every COMMIT is fsynced in WAL mode, so a 250 survives power loss.
-        conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
-        rows.create_schema(conn)
+        if self.writer:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: every COMMIT is fsynced in WAL mode, so a 250 survives power loss.
+            conn.execute("PRAGMA synchronous=FULL")
+            rows.create_schema(conn)
         return conn
 
     def _run(self, ready: asyncio.Future[None]) -> None:
@@ -95,10 +98,27 @@ class SqliteStore:
                     running = False
                     break
                 batch.append(item)
-            loop.call_soon_threadsafe(_settle, self._transaction(conn, batch))
+            run = self._transaction if self.writer else self._reads
+            loop.call_soon_threadsafe(_settle, run(conn, batch))
         conn.close()
 
-    def _transaction(self, conn: sqlite3.Connection, batch: list[_Op]) -> list[_Result]:
+    @staticmethod
+    def _reads(conn: sqlite3.Connection, batch: list[_Op]) -> list[_Result]:
+        results: list[_Result] = []
+        for fn, future in batch:
+            try:
+                # Each read in its own read transaction: one consistent snapshot (WAL).
+                conn.execute("BEGIN")
+                try:
+                    results.append((future, fn(conn), None))
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                results.append((future, None, StoreError(f"queue database: {exc}")))
+        return results
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, batch: list[_Op]) -> list[_Result]:
         """Run a batch in one transaction; each op in its own savepoint."""
         results: list[_Result] = []
         try:
@@ -121,12 +141,37 @@ class SqliteStore:
             return [(future, None, error) for _, future in batch]
         return results
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._thread is None or self._loop is None:
             raise StoreError("queue store is not open")
         future: asyncio.Future[T] = self._loop.create_future()
         self._ops.put((fn, future))
         return await future
+
+
+class SqliteStore:
+    """QueueStore on SQLite: writes on one thread in batched transactions, reads on
+    another."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer = _DbThread(path, "posthorn-queue", writer=True)
+        self._reader = _DbThread(path, "posthorn-queue-read", writer=False)
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+        await self._writer.open()  # creates or migrates the schema first
+        await self._reader.open()
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._writer.call(fn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._reader.call(fn)
 
     # -- the QueueStore protocol -----------------------------------------------------
 
@@ -137,7 +182,7 @@ class SqliteStore:
         return await self._call(lambda conn: rows.claim(conn, now, limit, now + lease, owner))
 
     async def content(self, qid: str) -> bytes | None:
-        return await self._call(lambda conn: rows.content(conn, qid))
+        return await self._read(lambda conn: rows.content(conn, qid))
 
     async def record(
         self,
@@ -167,13 +212,13 @@ class SqliteStore:
         return await self._call(lambda conn: rows.renew(conn, qids, owner, until))
 
     async def next_due(self) -> float | None:
-        return await self._call(rows.next_due)
+        return await self._read(rows.next_due)
 
     async def get(self, qid: str) -> QueuedMessage | None:
-        return await self._call(lambda conn: rows.get(conn, qid))
+        return await self._read(lambda conn: rows.get(conn, qid))
 
     async def list(self) -> list[QueuedMessage]:
-        return await self._call(rows.list_all)
+        return await self._read(rows.list_all)
 
     async def set_hold(self, qid: str, hold: bool) -> bool:
         return await self._call(lambda conn: rows.set_hold(conn, qid, hold))

@@ -7,6 +7,7 @@ what the server then really does with a message."""
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from support.cli import run
 from support.dns import DnsServer, dns_server
 from support.relay import Sink, send, sender_config, shared_port, wait_log
-from support.server import Server
+from support.server import Server, env, posthorn_cmd
 
 MX1, MX2, MX3 = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 ZONE = f"""
@@ -344,3 +345,12 @@ def test_explanation_matches_what_the_server_does(
         assert wait_log(server, rf"mx1.example.test\[{MX1}\]")
     finally:
         sink.cleanup()
+
+
+def test_help() -> None:
+    result = subprocess.run(
+        posthorn_cmd("explain", "--help"), capture_output=True, text=True, env=env(), timeout=60
+    )
+    assert result.returncode == 0
+    assert "ADDRESS" in result.stdout
+    assert "68 no such domain" in " ".join(result.stdout.split())

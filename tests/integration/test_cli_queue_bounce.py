@@ -202,3 +202,16 @@ def test_a_delivery_in_progress_is_refused_or_waited_for(
     assert erin["Status"] == "5.4.7"
     assert "last attempt: 4" in " ".join(erin["Diagnostic-Code"].split())
     wait_for(lambda: _queue(mta) == [], what="the queue to empty")
+
+
+def test_help() -> None:
+    result = subprocess.run(
+        posthorn_cmd("queue", "bounce", "--help"),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "--wait SECONDS" in result.stdout
+    assert "exit status 75" in " ".join(result.stdout.split())

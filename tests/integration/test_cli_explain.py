@@ -98,6 +98,7 @@ def test_mx_records_in_the_order_they_are_tried(mta: Callable[..., Server], port
     expected = textwrap.dedent(f"""\
         Explaining <bob@example.test>
           example.test is not a local domain: the mail is relayed
+          (RCPT accepts it from relay.trusted_networks or after AUTH only)
         Final recipient:
           <bob@example.test>
             Relay to example.test
@@ -235,7 +236,7 @@ def test_aliases_lists_and_forward_files(
     forward.parent.mkdir(parents=True)
     forward.write_text("bob@equal.test, \\bob\n")
     forward.chmod(0o600)
-    code, out = explain(server, "staff", "--from", "dave@sender.test")
+    code, out = explain(server, "staff", "--from", "dave")  # qualified: dave@sender.test
     assert code == 0, out
     assert f"<staff@sender.test>: alias ({aliases} line 2): alice, bob, carol@example.test" in out
     assert "its copies go out from <owner-staff@sender.test> (owner- alias)" in out

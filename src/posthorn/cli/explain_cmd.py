@@ -32,7 +32,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         address = parse_address(args.address, mta.router.primary_domain)
         sender_text = args.sender or f"{getpass.getuser()}@{config.server.hostname}"
-        sender = None if sender_text in ("<>", "") else parse_address(sender_text, "")
+        hostname = config.server.hostname
+        sender = None if sender_text in ("<>", "") else parse_address(sender_text, hostname)
     except AddressError as exc:
         print(f"posthorn explain: {exc}", file=sys.stderr)
         return EX_USAGE

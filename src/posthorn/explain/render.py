@@ -179,6 +179,9 @@ def to_text(e: Explanation) -> str:
     domain = e.destination.rpartition("@")[2]
     where = "a local domain" if e.local else "not a local domain: the mail is relayed"
     lines.append(f"  {domain} is {where}")
+    if not e.local:
+        # RFC 5321 section 3.6.2: no open relay (receive/session.py decides at RCPT).
+        lines.append("  (RCPT accepts it from relay.trusted_networks or after AUTH only)")
     if e.refusal is not None:
         if e.refusal.at_rcpt:
             lines.append(f"  RCPT TO is refused: {e.refusal.reply}")

@@ -173,17 +173,22 @@ class MxResolver:
     def __init__(self, resolver: dns.asyncresolver.Resolver) -> None:
         self.resolver = resolver
 
-    async def _query(self, name: str, rdtype: str) -> dns.resolver.Answer | MxAnswer:
-        """One lookup that follows a CNAME chain the server left unfinished."""
+    async def _query(
+        self, name: str, rdtype: str, cnames: list[tuple[str, str]] | None = None
+    ) -> dns.resolver.Answer | MxAnswer:
+        """One lookup that follows a CNAME chain the server left unfinished; each
+        (alias, canonical name) step is appended to `cnames` when one is given."""
         try:
             for _ in range(_MAX_CNAME_HOPS):
                 answer = await self.resolver.resolve(name, rdtype, raise_on_no_answer=False)
+                chain = _cname_chain(answer, name)
+                if cnames is not None:
+                    cnames.extend(chain)
                 if answer.rrset is not None:
                     return answer
-                target = _cname_target(answer, name)
-                if target is None:
+                if not chain:
                     return NoRecords()
-                name = target
+                name = chain[-1][1]
         except dns.resolver.NXDOMAIN:
             return NoSuchDomain()
         except dns.resolver.NoAnswer:
@@ -196,8 +201,9 @@ class MxResolver:
             return LookupFailed(f"bad answer: {exc}")
         return LookupFailed("CNAME chain too long")
 
-    async def mx(self, domain: str) -> MxAnswer:
-        found = await self._query(domain, "MX")
+    async def mx(self, domain: str, cnames: list[tuple[str, str]] | None = None) -> MxAnswer:
+        """The MX records of `domain`; CNAME steps on the way go into `cnames`."""
+        found = await self._query(domain, "MX", cnames)
         if not isinstance(found, dns.resolver.Answer):
             return found
         records = tuple(
@@ -207,17 +213,24 @@ class MxResolver:
         )
         return MxRecords(records)
 
-    async def addresses(self, host: str) -> list[str] | NoSuchDomain | NoRecords | LookupFailed:
+    async def addresses(
+        self, host: str, cnames: list[tuple[str, str]] | None = None
+    ) -> list[str] | NoSuchDomain | NoRecords | LookupFailed:
         """All IPv6 and IPv4 addresses of `host` (IPv6 first), or why there are none.
 
         An IP address is its own answer. A temporary failure of one family counts only
-        when the other family found nothing.
+        when the other family found nothing. CNAME steps on the way go into `cnames`.
         """
         try:
             return [str(ipaddress.ip_address(host))]
         except ValueError:
             pass
-        six, four = await asyncio.gather(self._query(host, "AAAA"), self._query(host, "A"))
+        chains: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
+        six, four = await asyncio.gather(
+            self._query(host, "AAAA", chains[0]), self._query(host, "A", chains[1])
+        )
+        if cnames is not None:
+            cnames.extend(dict.fromkeys(chains[0] + chains[1]))
         found = [
             rr.address
             for answer in (six, four)
@@ -235,11 +248,22 @@ class MxResolver:
         return NoRecords()
 
 
-def _cname_target(answer: dns.resolver.Answer, name: str) -> str | None:
-    """Where a CNAME in the response leads from `name`, if the response has one."""
+def _cname_chain(answer: dns.resolver.Answer, name: str) -> list[tuple[str, str]]:
+    """The CNAME steps in the response that lead on from `name`: [(alias, target), ...]."""
+    chain: list[tuple[str, str]] = []
     owner = dns.name.from_text(name)
-    for rrset in answer.response.answer:
-        if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == owner:
-            for rr in rrset:
-                return str(rr.target.to_text())
-    return None
+    while len(chain) < _MAX_CNAME_HOPS:
+        target = next(
+            (
+                rr.target
+                for rrset in answer.response.answer
+                if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == owner
+                for rr in rrset
+            ),
+            None,
+        )
+        if target is None:
+            break
+        chain.append((_host_text(owner), _host_text(target)))
+        owner = target
+    return chain

@@ -296,6 +296,32 @@ def test_a_node_that_lost_its_lease_cannot_record(backend: Backend) -> None:
     run(backend, scenario, 1)
 
 
+def test_lease_takes_one_message_unless_another_owner_holds_it(backend: Backend) -> None:
+    held = message()
+    held = NewMessage(held.qid, held.envelope, held.content, hold=True)
+    busy = message()
+
+    async def scenario(a: QueueStore, b: QueueStore) -> None:
+        await a.commit(held)
+        await a.commit(busy)
+        (claimed,) = await a.claim(T0, 10, 60, "runner")
+        assert claimed.qid == busy.qid
+        got = await b.lease(held.qid, T0, 30, "admin")  # held or not, due or not
+        assert got is not None
+        assert (got.lease_owner, got.lease_until, got.hold) == ("admin", T0 + 30, True)
+        refused = await b.lease(busy.qid, T0 + 10, 30, "admin")
+        assert refused is not None
+        assert refused.lease_owner == "runner"  # not from under an unexpired lease
+        taken = await b.lease(busy.qid, T0 + 61, 30, "admin")
+        assert taken is not None
+        assert taken.lease_owner == "admin"
+        assert await b.lease("F" * 16, T0, 30, "admin") is None
+        # The admin's lease keeps runners away like any other.
+        assert await a.claim(T0 + 62, 10, 60, "runner") == []
+
+    run(backend, scenario, 1)
+
+
 def test_release_and_release_all_touch_only_their_owner(backend: Backend) -> None:
     async def scenario(store: QueueStore) -> None:
         for _ in range(3):

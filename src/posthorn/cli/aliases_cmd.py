@@ -7,23 +7,8 @@ import sys
 from pathlib import Path
 
 from posthorn.cli.common import EX_DATAERR, EX_NOINPUT, EX_OK
-from posthorn.routing.aliases import AliasTable, IncludeTarget, load_aliases
-from posthorn.routing.forward import parse_forward
-
-
-def _include_problems(table: AliasTable) -> list[str]:
-    out = []
-    paths = sorted(
-        {t.path for a in table.entries.values() for t in a.targets if isinstance(t, IncludeTarget)}
-    )
-    for path in paths:
-        try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            out.append(f"{path}: cannot read: {exc.strerror}")
-            continue
-        out.extend(f"{path}: {problem}" for problem in parse_forward(text)[1])
-    return out
+from posthorn.routing.aliases import load_aliases
+from posthorn.routing.forward import include_problems
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -33,7 +18,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"posthorn: {path}: {exc.strerror}", file=sys.stderr)
         return EX_NOINPUT
-    problems = [f"{path}: {p}" for p in table.problems] + _include_problems(table)
+    problems = [f"{path}: {p}" for p in table.problems] + include_problems(table)
     for problem in problems:
         print(problem)
     if problems:

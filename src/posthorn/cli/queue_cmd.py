@@ -1,6 +1,7 @@
 """`posthorn queue ...`: inspect and control the mail queue, also while the server runs.
 
-list (mailq), show ID, flush [ID|DOMAIN], hold ID..., release ID..., delete ID...|--all.
+list (mailq), show ID, flush [ID|DOMAIN], hold ID..., release ID..., delete ID...|--all,
+bounce ID... (give up now and send the sender a DSN).
 The actions are `posthorn.queue.admin`'s; this module owns their arguments and output.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from posthorn import config as cfg
+from posthorn.cli import queue_bounce
 from posthorn.cli.common import EX_NOINPUT, EX_OK, EX_TEMPFAIL, EX_USAGE, add_common, load_config
 from posthorn.queue import admin
 from posthorn.queue.model import QueuedMessage, RcptState, RecipientStatus
@@ -280,3 +282,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     qinit = actions.add_parser("init", help="create or migrate the queue's database schema")
     add_common(qinit)
     qinit.set_defaults(func=cmd_queue_init)
+    queue_bounce.register(actions)

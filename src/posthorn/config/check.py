@@ -3,9 +3,10 @@
 Owns: the checks the schema cannot make because they need the file system or another
 module's grammar: the data directory and what lives in it (existence, ownership,
 permissions, the queue database), the mailbox path template, the files the config names
-(submit.ca_file, submit.auth_password_file), listen addresses and the host name. Each
-check is a function from `Config` to problems and `CHECKS` lists them: a setting that
-names a file adds its own check there. Reads the file system; changes nothing. Does not
+(submit.ca_file, submit.auth_password_file, the aliases file and its :include: files;
+TLS, DKIM and AUTH secrets in `check_secrets.py`), listen addresses and the host name.
+Each check is a function from `Config` to problems and `CHECKS` lists them: a setting
+that names a file adds its own check there. Reads the file system; changes nothing. Does not
 own parsing (`loader.py`), which has already refused unknown keys and bad values.
 
 Returns problems as values; raises nothing for what it finds.
@@ -13,39 +14,22 @@ Returns problems as values; raises nothing for what it finds.
 
 from __future__ import annotations
 
-import enum
 import os
 import ssl
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from posthorn.address import is_domain
+from posthorn.config import check_secrets
+from posthorn.config.problems import Level, Problem, readable_file
+from posthorn.config.problems import error as _error
+from posthorn.config.problems import warning as _warning
 from posthorn.config.schema import Config
 
 __all__ = ["CHECKS", "Level", "Problem", "check"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-class Level(enum.Enum):
-    ERROR = "error"  # Posthorn would fail, or be unsafe
-    WARNING = "warning"  # works, but probably not as meant
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    level: Level
-    text: str
-
-
-def _error(text: str) -> Problem:
-    return Problem(Level.ERROR, text)
-
-
-def _warning(text: str) -> Problem:
-    return Problem(Level.WARNING, text)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -132,20 +116,11 @@ def check_maildir(config: Config) -> list[Problem]:
     return _directory(root, "mail directory") if root != Path(config.server.data_dir) else []
 
 
-def _readable_file(path: str, what: str) -> Problem | None:
-    file = Path(path)
-    if not file.is_file():
-        return _error(f"{what} {path}: no such file")
-    if not os.access(file, os.R_OK):
-        return _error(f"{what} {path}: not readable by uid {os.getuid()}")
-    return None
-
-
 def check_submit_files(config: Config) -> list[Problem]:
     submit = config.submit
     problems: list[Problem] = []
     if submit.ca_file:
-        missing = _readable_file(submit.ca_file, "submit.ca_file")
+        missing = readable_file(submit.ca_file, "submit.ca_file")
         if missing is not None:
             problems.append(missing)
         else:
@@ -156,12 +131,43 @@ def check_submit_files(config: Config) -> list[Problem]:
                     _error(f"submit.ca_file {submit.ca_file}: no PEM certificates ({exc.reason})")
                 )
     if submit.auth_password_file:
-        missing = _readable_file(submit.auth_password_file, "submit.auth_password_file")
+        missing = readable_file(submit.auth_password_file, "submit.auth_password_file")
         if missing is not None:
             problems.append(missing)
         elif Path(submit.auth_password_file).stat().st_mode & 0o077:
             text = f"submit.auth_password_file {submit.auth_password_file} is readable by others"
             problems.append(_error(text + "; make it mode 0600"))
+    return problems
+
+
+def check_aliases(config: Config) -> list[Problem]:
+    """The aliases file as the router will read it: every line it would skip, every
+    :include: file it could not read, and targets that config would refuse."""
+    from posthorn.routing.aliases import FileTarget, PipeTarget, load_aliases
+    from posthorn.routing.forward import include_problems
+
+    policy = config.aliases
+    if not policy.file:
+        return []
+    missing = readable_file(policy.file, "aliases.file")
+    if missing is not None:
+        return [missing]
+    try:
+        table = load_aliases(Path(policy.file))
+    except OSError as exc:
+        return [_error(f"aliases.file {policy.file}: {exc.strerror}")]
+    where = f"aliases.file {policy.file}"
+    problems = [_error(f"{where}: {p}") for p in table.problems]
+    problems += [_error(f"{where}: :include: {text}") for text in include_problems(table)]
+    for alias in sorted(table.entries.values(), key=lambda a: a.line):
+        for target, allowed, setting in (
+            (PipeTarget, policy.allow_pipes, "aliases.allow_pipes"),
+            (FileTarget, policy.allow_files, "aliases.allow_files"),
+        ):
+            if not allowed and any(isinstance(t, target) for t in alias.targets):
+                kind = "pipe" if target is PipeTarget else "file"
+                text = f"{where}: line {alias.line}: {alias.name}'s {kind} target is refused"
+                problems.append(_warning(f"{text} ({setting} is false)"))
     return problems
 
 
@@ -193,6 +199,10 @@ CHECKS: tuple[Callable[[Config], list[Problem]], ...] = (
     check_data_dir,
     check_maildir,
     check_submit_files,
+    check_aliases,
+    check_secrets.check_tls,
+    check_secrets.check_dkim,
+    check_secrets.check_auth_passwords,
 )
 
 

@@ -22,7 +22,7 @@ from posthorn.config import SmtpClientConfig
 from posthorn.delivery.pool import ConnectionCache, Slots
 from posthorn.delivery.smtp_client import Broken, Peer, SmtpConnection, Timeouts
 from posthorn.delivery.smtp_transaction import RcptLine, transaction
-from posthorn.dns import LookupFailed, MxResolver, NoSuchDomain, mx_candidates
+from posthorn.dns import LookupFailed, MxResolver, NoRecords, NoSuchDomain, mx_candidates
 from posthorn.message import downgrade
 from posthorn.outcome import Deferred, Delivered, Failed, Handoff, Outcome, from_reply
 from posthorn.queue.model import QueuedMessage, RecipientStatus
@@ -31,10 +31,28 @@ from posthorn.routing.router import Remote, Route
 from posthorn.smtp.client import MailOptions
 from posthorn.smtp.reply import Reply
 
-__all__ = ["RemoteDelivery", "timeouts_from"]
+__all__ = ["MAX_ADDRESSES", "RemoteDelivery", "no_address", "timeouts_from", "tls_policy"]
 
 _log = log.get("smtp")
-_MAX_ADDRESSES = 10  # addresses tried per delivery, all hosts together (Postfix: 5 + 2)
+MAX_ADDRESSES = 10  # addresses tried per delivery, all hosts together (Postfix: 5 + 2)
+
+
+def tls_policy(config: SmtpClientConfig, domain: str, nexthop: Nexthop) -> tuple[str, str]:
+    """The STARTTLS policy toward a destination and the setting it comes from: the
+    recipient domain's entry in `tls_policy`, then the relay host's, then `tls`."""
+    for key in (domain, nexthop.host):
+        if key in config.tls_policy:
+            return config.tls_policy[key], f"smtp_client.tls_policy.{key}"
+    return config.tls, "smtp_client.tls"
+
+
+def no_address(host: str, answer: NoSuchDomain | NoRecords | LookupFailed) -> Reply:
+    """Why `host` cannot be tried: a temporary DNS failure, or no such host (permanent
+    for this host; the next MX may still take the mail)."""
+    if isinstance(answer, LookupFailed):
+        return Reply(451, "4.4.3", (f"DNS lookup for {host} failed: {answer.reason}",))
+    what = "not found" if isinstance(answer, NoSuchDomain) else "has no address"
+    return Reply(550, "5.4.4", (f"Host {host} {what}",))
 
 
 def timeouts_from(config: SmtpClientConfig) -> Timeouts:
@@ -117,7 +135,7 @@ class RemoteDelivery:
             await self._try_cached(attempt, nexthop, route.domain)
             tried = 0
             for host in hosts:
-                if not attempt.pending or tried >= _MAX_ADDRESSES:
+                if not attempt.pending or tried >= MAX_ADDRESSES:
                     break
                 tried += await self._try_host(attempt, nexthop, route.domain, host, port)
         return {**attempt.outcomes, **self._leftovers(attempt)}
@@ -156,17 +174,12 @@ class RemoteDelivery:
     ) -> int:
         """Try each address of `host`; returns how many were tried."""
         addresses = await self.resolver.addresses(host)
-        if isinstance(addresses, LookupFailed):
-            reply = Reply(451, "4.4.3", (f"DNS lookup for {host} failed: {addresses.reason}",))
-            attempt.host_failed(reply, False, "")
-            return 0
         if not isinstance(addresses, list):
-            what = "not found" if isinstance(addresses, NoSuchDomain) else "has no address"
-            reply = Reply(550, "5.4.4", (f"Host {host} {what}",))
-            attempt.host_failed(reply, True, "")
+            reply = no_address(host, addresses)
+            attempt.host_failed(reply, reply.is_permanent, "")
             return 0
         tried = 0
-        for address in addresses[:_MAX_ADDRESSES]:
+        for address in addresses[:MAX_ADDRESSES]:
             if not attempt.pending:
                 break
             tried += 1
@@ -207,8 +220,7 @@ class RemoteDelivery:
         return conn
 
     def _tls_policy(self, domain: str, nexthop: Nexthop) -> str:
-        table = self.config.tls_policy
-        return table.get(domain) or table.get(nexthop.host) or self.config.tls
+        return tls_policy(self.config, domain, nexthop)[0]
 
     def _context(self, policy: str) -> ssl.SSLContext:
         if policy not in self._contexts:

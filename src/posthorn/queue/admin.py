@@ -1,10 +1,11 @@
-"""The operator's actions on the queue: show, hold, release, delete, flush.
+"""The operator's actions on the queue: show, hold, release, delete, flush, bounce.
 
 Owns: each action as one function over any `QueueStore` (so they work with every store,
 and while the server runs: the store allows several processes at once), and waking a
 running server through its control socket after a change that makes mail due now
-(release, flush), so that it does not wait for its next timer. Does not own storage,
-delivery, or how the CLI prints results.
+(release, flush, the DSNs of a bounce), so that it does not wait for its next timer.
+Does not own storage, delivery, giving up on a message (`giveup.py`), or how the CLI
+prints results.
 
 Returns values: which ids were changed, which were not in the queue, whether a running
 server was woken. `StoreError` from the store passes through.
@@ -13,20 +14,24 @@ server was woken. `StoreError` from the store passes through.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from posthorn import control
 from posthorn.message import headers
 from posthorn.queue.flush import flush as flush_target
+from posthorn.queue.giveup import Bounced, Busy, give_up
 from posthorn.queue.model import QueuedMessage
+from posthorn.queue.runner import Bouncer
 from posthorn.queue.store import QueueStore
 
 __all__ = [
+    "BounceReport",
     "Done",
     "Flushed",
     "Shown",
+    "bounce",
     "delete",
     "delete_all",
     "flush",
@@ -54,6 +59,14 @@ class Flushed:
 class Shown:
     message: QueuedMessage
     header: bytes  # the header section as queued (CRLF), trace headers included
+
+
+@dataclass(frozen=True, slots=True)
+class BounceReport:
+    bounced: tuple[Bounced, ...]
+    busy: tuple[Busy, ...]  # being delivered, still after the wait
+    missing: tuple[str, ...]
+    woke: bool | None  # None: no DSN to send; False: no server is running
 
 
 async def wake(data_dir: str | Path) -> bool:
@@ -114,3 +127,36 @@ async def flush(
     flush`, `sendmail -q`; RFC 1985 ETRN asks for the same from a client)."""
     count = await flush_target(store, now, target)
     return Flushed(count, await wake(data_dir))
+
+
+async def bounce(
+    store: QueueStore,
+    qids: Iterable[str],
+    bouncer: Bouncer,
+    data_dir: str | Path,
+    *,
+    owner: str,
+    lease: float,
+    clock: Callable[[], float],
+    wait: float,
+    on_wait: Callable[[Busy], None] = lambda busy: None,
+) -> BounceReport:
+    """Give up on messages now: fail their pending recipients and send the sender a
+    DSN, as an expiry would (`giveup.py`); then wake the server to deliver the DSNs."""
+    bounced: list[Bounced] = []
+    busy: list[Busy] = []
+    missing: list[str] = []
+    for qid in dict.fromkeys(q.upper() for q in qids):
+        result = await give_up(
+            store, qid, bouncer, owner=owner, lease=lease, clock=clock, wait=wait,
+            on_wait=on_wait,
+        )  # fmt: skip
+        if result is None:
+            missing.append(qid)
+        elif isinstance(result, Busy):
+            busy.append(result)
+        else:
+            bounced.append(result)
+    notices = any(b.notices for b in bounced)
+    woke = await wake(data_dir) if notices else None
+    return BounceReport(tuple(bounced), tuple(busy), tuple(missing), woke)

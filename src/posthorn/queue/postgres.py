@@ -213,6 +213,12 @@ class PostgresStore:
         )
         return result
 
+    async def lease(self, qid: str, now: float, lease: float, owner: str) -> QueuedMessage | None:
+        result: QueuedMessage | None = await self._write(
+            lambda conn: rows.lease(conn, qid, now, now + lease, owner)
+        )
+        return result
+
     async def content(self, qid: str) -> bytes | None:
         return await self._read(lambda conn: rows.content(conn, qid))
 

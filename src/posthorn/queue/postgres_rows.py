@@ -146,6 +146,22 @@ async def claim(
     return await _load(conn, await cursor.fetchall())
 
 
+async def lease(
+    conn: Conn, qid: str, now: float, until: float, owner: str
+) -> QueuedMessage | None:
+    """Take one message for an operator's action unless another owner's lease runs.
+
+    One UPDATE: it waits for a claim of the same row in flight (no SKIP LOCKED here: the
+    operator wants this message), then re-checks the lease on the row as committed.
+    """
+    await conn.execute(
+        "UPDATE messages SET lease_owner = %s, lease_until = %s"
+        " WHERE qid = %s AND (lease_until <= %s OR lease_owner = %s)",
+        (owner, until, qid, now, owner),
+    )
+    return await get(conn, qid)
+
+
 async def content(conn: Conn, qid: str) -> bytes | None:
     cursor = await conn.execute("SELECT data FROM contents WHERE qid = %s", (qid,), binary=True)
     row = await cursor.fetchone()

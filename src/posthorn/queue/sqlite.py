@@ -181,6 +181,9 @@ class SqliteStore:
     async def claim(self, now: float, limit: int, lease: float, owner: str) -> list[QueuedMessage]:
         return await self._call(lambda conn: rows.claim(conn, now, limit, now + lease, owner))
 
+    async def lease(self, qid: str, now: float, lease: float, owner: str) -> QueuedMessage | None:
+        return await self._call(lambda conn: rows.lease(conn, qid, now, now + lease, owner))
+
     async def content(self, qid: str) -> bytes | None:
         return await self._read(lambda conn: rows.content(conn, qid))
 

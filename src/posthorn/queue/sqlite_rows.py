@@ -209,6 +209,19 @@ def claim(
     return _load(conn, qids)
 
 
+def lease(
+    conn: sqlite3.Connection, qid: str, now: float, until: float, owner: str
+) -> QueuedMessage | None:
+    # One statement inside the store's write transaction: a runner's claim of the same
+    # message (in another process too) is either before it or after it, never between.
+    conn.execute(
+        "UPDATE messages SET lease_owner = ?, lease_until = ?"
+        " WHERE qid = ? AND (lease_until <= ? OR lease_owner = ?)",
+        (owner, until, qid, now, owner),
+    )
+    return get(conn, qid)
+
+
 def content(conn: sqlite3.Connection, qid: str) -> bytes | None:
     row = conn.execute("SELECT data FROM contents WHERE qid = ?", (qid,)).fetchone()
     return None if row is None else bytes(row[0])

@@ -5,6 +5,8 @@ Owns: the `QueueStore` protocol and its contract, written down here once:
   an implementation batches concurrent commits into one transaction (group commit).
 - `claim` leases due messages to one owner for `lease` seconds; a message under another
   owner's unexpired lease is never claimed; held messages are never claimed.
+- `lease` takes one message by id (held or not, due or not) for an operator's action,
+  under the same rule: never from under another owner's unexpired lease.
 - `record` applies per-recipient updates, commits any new messages (bounces) in the same
   transaction, releases the lease, and deletes the message when nothing is pending; but
   only while `owner` still holds the lease: the results of a node that lost its lease
@@ -39,6 +41,11 @@ class QueueStore(Protocol):
 
     async def claim(self, now: float, limit: int, lease: float, owner: str) -> list[QueuedMessage]:
         """Lease up to `limit` messages that have a pending recipient due at `now`."""
+
+    async def lease(self, qid: str, now: float, lease: float, owner: str) -> QueuedMessage | None:
+        """Lease one message to `owner` unless another owner's lease is unexpired. Returns
+        the message as it now stands (`lease_owner == owner` when taken; another owner's
+        lease when not), or None when it is not in the queue."""
 
     async def content(self, qid: str) -> bytes | None: ...
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from posthorn import log
 from posthorn.routing.accounts import Account
-from posthorn.routing.aliases import Problem, Target, parse_targets
+from posthorn.routing.aliases import AliasTable, IncludeTarget, Problem, Target, parse_targets
 
-__all__ = ["Forward", "ForwardFiles", "parse_forward"]
+__all__ = ["Forward", "ForwardFiles", "include_problems", "parse_forward"]
 
 _log = log.get("local")
 _MAX_SIZE = 64 * 1024  # a forward file is a few lines; anything bigger is a mistake
@@ -46,6 +46,23 @@ def parse_forward(text: str) -> tuple[tuple[Target, ...], list[Problem]]:
         targets.extend(found)
         problems.extend(bad)
     return tuple(targets), problems
+
+
+def include_problems(table: AliasTable) -> list[str]:
+    """Problems of the :include: files an aliases table names, as `path: problem` lines
+    (they share the forward-file grammar): unreadable files and bad lines."""
+    out = []
+    paths = sorted(
+        {t.path for a in table.entries.values() for t in a.targets if isinstance(t, IncludeTarget)}
+    )
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            out.append(f"{path}: cannot read: {exc.strerror}")
+            continue
+        out.extend(f"{path}: {problem}" for problem in parse_forward(text)[1])
+    return out
 
 
 class ForwardFiles:

@@ -13,6 +13,7 @@ Raises `StoreError` when the database cannot be written.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
 import threading
@@ -66,6 +67,9 @@ class _DbThread:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")
         if self.writer:
+            # Queued mail is private: the database (and the -wal and -shm files SQLite
+            # creates with its mode) readable by the owner only.
+            os.chmod(self.path, 0o600)
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: every COMMIT is fsynced in WAL mode, so a 250 survives power loss.
             conn.execute("PRAGMA synchronous=FULL")
@@ -159,7 +163,7 @@ class SqliteStore:
         self._reader = _DbThread(path, "posthorn-queue-read", writer=False)
 
     async def open(self) -> None:
-        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self.path.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
         await self._writer.open()  # creates or migrates the schema first
         await self._reader.open()
 

@@ -21,11 +21,17 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _pids_logging(server: Server, text: str) -> set[str]:
+    return {line.split("[")[1].split("]")[0] for line in server.log().splitlines() if text in line}
+
+
 def test_workers_share_port_and_queue(make_server: object) -> None:
     server: Server = make_server('[server]\nhostname = "mx.test"\nworkers = 2\n')  # type: ignore[operator]
     assert server.proc is not None
     workers = wait_for(lambda: len(_children(server.proc.pid)) == 2 and _children(server.proc.pid))
     assert isinstance(workers, list)
+    # Both must be listening before the kernel can spread connections over them.
+    wait_for(lambda: len(_pids_logging(server, "listening on")) == 2, what="two listeners")
 
     def send(n: int) -> None:
         for i in range(5):

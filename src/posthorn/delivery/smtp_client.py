@@ -26,12 +26,11 @@ from posthorn.outcome import from_oserror
 from posthorn.smtp.client import BadReply, ClientConnection, ClientWait, Closed
 from posthorn.smtp.extensions import Capabilities, parse_ehlo
 from posthorn.smtp.reply import Reply
+from posthorn.wire import StreamWire
 
 __all__ = ["Broken", "Peer", "SmtpConnection", "Timeouts"]
 
 _log = log.get("smtp")
-_READ_SIZE = 65536
-_WRITE_HIGH_WATER = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +86,9 @@ def _refused(peer: Peer, what: str, reply: Reply) -> Broken:
 class SmtpConnection:
     """A connected, greeted and introduced SMTP session with one peer."""
 
-    def __init__(
-        self, peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def __init__(self, peer: Peer, wire: StreamWire) -> None:
         self.peer = peer
-        self.reader = reader
-        self.writer = writer
+        self.wire = wire
         self.core = ClientConnection()
         self.caps = Capabilities()
         self.esmtp = False
@@ -107,16 +103,13 @@ class SmtpConnection:
     @classmethod
     async def open(cls, peer: Peer, timeouts: Timeouts) -> SmtpConnection:
         """Connect and read the greeting (RFC 5321 section 3.1). Raises Broken."""
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeouts.connect):
                 if peer.path:
-                    reader, writer = await asyncio.open_unix_connection(
-                        peer.path, limit=_READ_SIZE
-                    )
+                    _, wire = await loop.create_unix_connection(StreamWire, peer.path)
                 else:
-                    reader, writer = await asyncio.open_connection(
-                        peer.address, peer.port, limit=_READ_SIZE
-                    )
+                    _, wire = await loop.create_connection(StreamWire, peer.address, peer.port)
         except TimeoutError:
             raise _broken(f"connect to {peer.label} timed out", "4.4.1") from None
         except OSError as exc:
@@ -124,7 +117,7 @@ class SmtpConnection:
             raise Broken(
                 Reply(451, reply.esc, (f"connect to {peer.label}: {reply.text}",))
             ) from None
-        conn = cls(peer, reader, writer)
+        conn = cls(peer, wire)
         greeting = await conn.read_reply(timeouts.greeting)
         if greeting.code != 220:
             conn.abort()
@@ -165,15 +158,15 @@ class SmtpConnection:
             raise Broken(Reply(451, "4.7.4", (f"{self.peer.label} refused STARTTLS: {reply}",)))
         self.core.start_tls()
         try:
-            async with asyncio.timeout(seconds):
-                await self.writer.start_tls(context, server_hostname=server_name)
+            ssl_object = await self.wire.start_tls(
+                context, server_side=False, server_hostname=server_name, handshake_timeout=seconds
+            )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             self.abort()
             raise Broken(
                 Reply(451, "4.7.5", (f"TLS with {self.peer.label} failed: {exc}",))
             ) from None
-        ssl_object = self.writer.get_extra_info("ssl_object")
-        if isinstance(ssl_object, ssl.SSLObject):
+        if ssl_object is not None:
             self.tls = f"{ssl_object.version()} with cipher {(ssl_object.cipher() or ('?',))[0]}"
 
     async def authenticate(self, user: str, password: str, seconds: float) -> None:
@@ -204,8 +197,7 @@ class SmtpConnection:
             item = self.core.next_reply()
             if item is ClientWait.NEED_DATA:
                 try:
-                    async with asyncio.timeout(seconds):
-                        data = await self.reader.read(_READ_SIZE)
+                    data = await self.wire.read(seconds)
                 except TimeoutError:
                     self.abort()
                     raise _broken(f"timeout waiting for a reply from {self.peer.label}") from None
@@ -226,11 +218,11 @@ class SmtpConnection:
 
     async def write(self, data: bytes, seconds: float) -> None:
         try:
-            self.writer.write(data)
-            if self.writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+            self.wire.write(data)
+            if self.wire.congested:
                 # Wait (with the deadline) only when the peer is not keeping up.
                 async with asyncio.timeout(seconds):
-                    await self.writer.drain()
+                    await self.wire.drain()
         except TimeoutError:
             self.abort()
             raise _broken(f"timeout sending to {self.peer.label}") from None
@@ -250,7 +242,7 @@ class SmtpConnection:
         up meanwhile shows as EOF here, or fails the next MAIL before any content is
         sent); otherwise RSET."""
         if self.clean:
-            return not self.reader.at_eof() and not self.closed
+            return not self.wire.at_eof and not self.closed
         try:
             reply = await self.command("RSET", seconds)
         except Broken:
@@ -268,4 +260,4 @@ class SmtpConnection:
         """Close without QUIT (after an error, or when the peer is gone)."""
         if not self.closed:
             self.closed = True
-            self.writer.close()
+            self.wire.close()

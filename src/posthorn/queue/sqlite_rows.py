@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS recipients (
     route TEXT,
     PRIMARY KEY (qid, idx)
 );
-CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt);
+DROP INDEX IF EXISTS recipients_due;
+CREATE INDEX IF NOT EXISTS recipients_due_order ON recipients (state, next_attempt, qid);
 CREATE INDEX IF NOT EXISTS recipients_domain ON recipients (domain_key, state);
 """
 
@@ -193,15 +194,16 @@ def insert(conn: sqlite3.Connection, message: NewMessage) -> None:
 def claim(
     conn: sqlite3.Connection, now: float, limit: int, until: float, owner: str
 ) -> list[QueuedMessage]:
-    qids = [
-        row[0]
-        for row in conn.execute(
-            "SELECT DISTINCT m.qid FROM recipients r JOIN messages m ON m.qid = r.qid"
-            " WHERE r.state = 'pending' AND r.next_attempt <= ? AND m.hold = 0"
-            " AND m.lease_until <= ? ORDER BY m.qid LIMIT ?",
-            (now, now, limit),
-        )
-    ]
+    # Earliest due first, then oldest: the order of the recipients_due_order index, so
+    # that the scan stops after `limit` messages however many are due. A message with
+    # many recipients may fill the window; then fewer messages come back this time.
+    rows = conn.execute(
+        "SELECT r.qid FROM recipients r JOIN messages m ON m.qid = r.qid"
+        " WHERE r.state = 'pending' AND r.next_attempt <= ? AND m.hold = 0"
+        " AND m.lease_until <= ? ORDER BY r.next_attempt, r.qid LIMIT ?",
+        (now, now, limit * 4),
+    )
+    qids = list(dict.fromkeys(row[0] for row in rows))[:limit]
     conn.executemany(
         "UPDATE messages SET lease_owner = ?, lease_until = ? WHERE qid = ?",
         [(owner, until, q) for q in qids],
@@ -244,8 +246,10 @@ def record(
             for u in updates
         ],
     )
+    # `+state`: look the message up by its key, not through the (state, ...) index, which
+    # would walk every pending recipient of the whole queue.
     pending = conn.execute(
-        "SELECT 1 FROM recipients WHERE qid = ? AND state = 'pending' LIMIT 1", (qid,)
+        "SELECT 1 FROM recipients WHERE qid = ? AND +state = 'pending' LIMIT 1", (qid,)
     ).fetchone()
     if pending is None:
         delete(conn, qid)
@@ -305,7 +309,10 @@ def delete(conn: sqlite3.Connection, qid: str) -> bool:
 
 
 def reschedule(conn: sqlite3.Connection, when: float, qid: str | None, domain: str | None) -> int:
-    sql = "UPDATE recipients SET next_attempt = ? WHERE state = 'pending'"
+    # With a queue id, `+state` makes SQLite find the rows by key rather than by walking
+    # every pending recipient through the (state, ...) index.
+    sql = "UPDATE recipients SET next_attempt = ? WHERE "
+    sql += "+state = 'pending'" if qid is not None else "state = 'pending'"
     args: list[Any] = [when]
     if qid is not None:
         sql += " AND qid = ?"

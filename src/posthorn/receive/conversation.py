@@ -40,7 +40,7 @@ class Wire(Protocol):
         """Wait until the peer has taken enough of what was written."""
         ...
 
-    async def start_tls(self) -> str:
+    async def begin_tls(self) -> str:
         """Upgrade to TLS; returns its description for the Received header."""
         ...
 
@@ -100,6 +100,6 @@ async def converse(conn: ServerConnection, session: Session, wire: Wire, limits:
             wire.write(out)
             out = bytearray()
             await wire.drain()
-            session.tls_started(await wire.start_tls())
+            session.tls_started(await wire.begin_tls())
             conn.caps = session.caps
             conn.authenticated = False

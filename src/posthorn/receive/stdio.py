@@ -58,7 +58,7 @@ class _Stdio:
     async def drain(self) -> None:
         return None
 
-    async def start_tls(self) -> str:
+    async def begin_tls(self) -> str:
         raise RuntimeError("no STARTTLS on standard input and output")
 
 

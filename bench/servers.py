@@ -60,11 +60,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def posthorn(
-    work: Path, *, hold: bool, config: str = "", name: str = "posthorn"
+    work: Path, *, hold: bool, config: str = "", name: str = "posthorn", workers: int = 1
 ) -> Iterator[Running]:
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
-    workers = os.environ.get("POSTHORN_BENCH_WORKERS", "1")
     (work / "posthorn.toml").write_text(
         f'[server]\nhostname = "posthorn.bench"\nmax_connections = 5000\nworkers = {workers}\n'
         + config

@@ -4,7 +4,6 @@ are smtp-sink, a second Posthorn, and aiosmtpd (for TLS and AUTH)."""
 
 from __future__ import annotations
 
-import datetime
 import email
 import email.policy
 import ssl
@@ -14,14 +13,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from support.dns import DnsServer, dns_server
 from support.relay import Sink, send, sender_config, shared_port, wait_log
 from support.server import Server, free_port
+from support.tls_cert import self_signed
 
 MX1, MX2 = "127.0.0.2", "127.0.0.3"
 ZONE = f"""
@@ -201,34 +197,6 @@ def test_route_table_sends_a_domain_to_a_fixed_relay(
 # -- a smart host with STARTTLS and AUTH (aiosmtpd) ---------------------------------
 
 
-def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 class _Recorder:
     def __init__(self) -> None:
         self.received: list[tuple[Envelope, bool, bool]] = []
@@ -249,7 +217,7 @@ class _Recorder:
 
 @pytest.fixture
 def smart_host(tmp_path: Path) -> Iterator[tuple[Controller, _Recorder, Path]]:
-    cert, key = _certificate(tmp_path, "relay.test")
+    cert, key = self_signed(tmp_path, "relay.test")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     recorder = _Recorder()

@@ -14,12 +14,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from support.dns import DnsServer, dns_server
-from support.relay import Sink, send, sender_config, shared_port, wait_log
+from support.dns import DnsServer
+from support.relay import Sink, send, wait_log
 from support.server import Server, free_port
 from support.tls_cert import self_signed
 
 MX1, MX2 = "127.0.0.2", "127.0.0.3"
+MX_HOSTS = (MX1, MX2)
 ZONE = f"""
 example.test. 300 IN MX 10 mx1.example.test.
 example.test. 300 IN MX 20 mx2.example.test.
@@ -41,27 +42,6 @@ EIGHT_BIT = (
 
 
 @pytest.fixture
-def dns() -> Iterator[DnsServer]:
-    with dns_server(ZONE) as server:
-        yield server
-
-
-@pytest.fixture
-def port() -> int:
-    return shared_port(MX1, MX2)
-
-
-@pytest.fixture
-def sender(
-    make_server: Callable[..., Server], dns: DnsServer, port: int
-) -> Callable[[str], Server]:
-    def start(extra: str = "") -> Server:
-        return make_server(sender_config(dns.address, port, extra), name="sender")
-
-    return start
-
-
-@pytest.fixture
 def receiver(tmp_path: Path, port: int) -> Iterator[Callable[..., Server]]:
     """A second Posthorn on its own loopback address, taking mail for example.test."""
     started: list[Server] = []
@@ -78,19 +58,6 @@ def receiver(tmp_path: Path, port: int) -> Iterator[Callable[..., Server]]:
         server.stop()
 
 
-@pytest.fixture
-def sink(port: int) -> Iterator[Callable[..., Sink]]:
-    started: list[Sink] = []
-
-    def start(host: str, *options: str) -> Sink:
-        started.append(Sink(host, port, tuple(options)).start())
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.cleanup()
-
-
 def _body_bytes(raw: bytes) -> bytes:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     payload = message.get_payload(decode=True)
@@ -99,9 +66,9 @@ def _body_bytes(raw: bytes) -> bytes:
 
 
 def test_peer_without_8bitmime_gets_7bit_that_decodes_to_the_original(
-    sink: Callable[..., Sink], sender: Callable[..., Server]
+    sinks: Callable[..., Sink], sender: Callable[..., Server]
 ) -> None:
-    receiver = sink(MX1, "-8")
+    receiver = sinks(MX1, "-8")
     server = sender()
     send(server, "alice@sender.test", ["bob@example.test"], EIGHT_BIT)
     (dump,) = receiver.wait_messages(1)
@@ -115,9 +82,9 @@ def test_peer_without_8bitmime_gets_7bit_that_decodes_to_the_original(
 
 
 def test_peer_with_8bitmime_gets_the_bytes_as_they_are(
-    sink: Callable[..., Sink], sender: Callable[..., Server]
+    sinks: Callable[..., Sink], sender: Callable[..., Server]
 ) -> None:
-    receiver = sink(MX1)
+    receiver = sinks(MX1)
     server = sender()
     send(server, "alice@sender.test", ["bob@example.test"], EIGHT_BIT)
     (dump,) = receiver.wait_messages(1)
@@ -126,9 +93,9 @@ def test_peer_with_8bitmime_gets_the_bytes_as_they_are(
 
 
 def test_smtputf8_message_skips_a_peer_without_it(
-    sink: Callable[..., Sink], receiver: Callable[..., Server], sender: Callable[..., Server]
+    sinks: Callable[..., Sink], receiver: Callable[..., Server], sender: Callable[..., Server]
 ) -> None:
-    plain = sink(MX1)  # smtp-sink does not offer SMTPUTF8
+    plain = sinks(MX1)  # smtp-sink does not offer SMTPUTF8
     utf8 = receiver(MX2)
     server = sender()
     data = "Subject: Grüße\r\nFrom: ålice@sender.test\r\n\r\nHallo\r\n".encode()

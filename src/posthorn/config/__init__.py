@@ -1,4 +1,5 @@
-"""Configuration: TOML file -> frozen dataclasses (see schema.py for every setting)."""
+"""Configuration: TOML file -> frozen dataclasses (schema.py: the sections and where each
+lives; the section modules: every setting with its default and documentation)."""
 
 from posthorn.config.loader import ConfigError, load_text
 from posthorn.config.render import render

@@ -41,9 +41,9 @@ from posthorn.queue.flush import Etrn
 from posthorn.queue.runner import Runner, Transport
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueStore
+from posthorn.receive.context import SessionContext
 from posthorn.receive.limits import ClientLimits
 from posthorn.receive.listener import Listener
-from posthorn.receive.session import SessionContext
 from posthorn.receive.tls import TlsConfigError, server_context
 from posthorn.routing.expand import Expander
 from posthorn.routing.nexthop import TransportTable

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from posthorn import log
 from posthorn.queue import sqlite_rows as rows
+from posthorn.queue import sqlite_schema
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
 from posthorn.queue.store import StoreError
 
@@ -73,7 +74,7 @@ class _DbThread:
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: every COMMIT is fsynced in WAL mode, so a 250 survives power loss.
             conn.execute("PRAGMA synchronous=FULL")
-            rows.create_schema(conn)
+            sqlite_schema.create_schema(conn)
         return conn
 
     def _run(self, ready: asyncio.Future[None]) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from posthorn import dns, log
-from posthorn.config import Config, ConfigError
+from posthorn.config import Config, ConfigError, password_file
 from posthorn.control import ControlServer
 from posthorn.delivery.file import FileDelivery
 from posthorn.delivery.lmtp import LmtpDelivery, parse_lmtp_target
@@ -126,7 +126,7 @@ def _submission(
     ctx: SessionContext, tls: ssl.SSLContext | None
 ) -> list[tuple[Listener, tuple[str, ...]]]:
     """RFC 6409 and RFC 8314 listeners: the same service with AUTH required before MAIL."""
-    sub = replace(ctx, require_auth=True, max_errors=ctx.max_errors)
+    sub = replace(ctx, require_auth=True)
     found: list[tuple[Listener, tuple[str, ...]]] = []
     if ctx.config.submission.listen:
         found.append((Listener(sub, tls=tls, kind="submission"), ctx.config.submission.listen))
@@ -196,7 +196,6 @@ def build(config: Config, worker: int | None = None) -> Mta:
     checker = InboundChecker(
         config.mailauth, config.mailauth.authserv_id or hostname, make_sync_resolver(config.dns)
     )
-    password_file = config.auth.password_file.replace("{data_dir}", config.server.data_dir)
     ctx = SessionContext(
         config=config,
         intake=intake,
@@ -204,7 +203,7 @@ def build(config: Config, worker: int | None = None) -> Mta:
         caps=capabilities(config, starttls=tls is not None),
         trusted_networks=trusted,
         max_errors=config.limits.max_errors,
-        passwords=PasswordFile(Path(password_file)),
+        passwords=PasswordFile(Path(password_file(config))),
         limits=ClientLimits(
             config.limits,
             config.auth,

@@ -5,7 +5,8 @@ while a transaction is being written are batched into the next one, so many sess
 messages share one fsync (`synchronous=FULL` makes each COMMIT durable in WAL mode); and
 a reader thread for content, listings and the next due time, which WAL lets run beside
 the writer. Message content lives in its own table, so listing and claiming
-never read it. Does not own policy; see `store.py` for the contract.
+never read it. Does not own policy (see `store.py` for the contract), the SQL
+(`sqlite_rows.py`) or the schema (`sqlite_schema.py`).
 
 Raises `StoreError` when the database cannot be written.
 """

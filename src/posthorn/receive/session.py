@@ -238,6 +238,7 @@ class Session:
 
     async def _expn(self, event: ev.Expn) -> Reply:
         if not self._may_probe(self.ctx.config.verify.expn):
+            # RFC 5321 section 7.3: a disabled EXPN answers as VRFY does, with 252.
             return Reply(252, "2.0.0", ("Cannot EXPN, but will attempt delivery",))
         return self.ctx.router.expand(event.argument)
 
@@ -245,7 +246,8 @@ class Session:
         if self.ctx.etrn is None:
             return Reply(502, "5.5.1", ("Error: command not implemented",))
         if not self._may_relay():
-            # ETRN makes this server start connections: only for clients it trusts.
+            # ETRN makes this server start connections: only for clients it trusts
+            # (RFC 1985: 459, the node may not be flushed by this client).
             return Reply(459, "4.7.1", (f"{event.argument}: ETRN not allowed for you",))
         return await self.ctx.etrn(event.argument)
 

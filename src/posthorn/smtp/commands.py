@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from posthorn.address import Address, AddressError, is_domain
 from posthorn.smtp.events import (
@@ -28,9 +29,11 @@ from posthorn.smtp.events import (
     Help,
     Invalid,
     Mail,
+    MailParams,
     Noop,
     Quit,
     Rcpt,
+    RcptParams,
     Rset,
     StartTls,
     Turn,
@@ -51,6 +54,8 @@ class ParseContext:
     esmtp: bool = False  # the client said EHLO, so ESMTP parameters may appear
     utf8: bool = False  # the transaction's MAIL carried SMTPUTF8
 
+
+P = TypeVar("P", MailParams, RcptParams)
 
 UNRECOGNIZED = Reply(500, "5.5.1", ("Command unrecognized",))
 _FROM = re.compile(r"FROM:\s*", re.IGNORECASE)
@@ -94,9 +99,16 @@ def parse_path(inner: str, *, utf8: bool) -> Address:
 
 
 def _path_and_params(
-    arg: str, prefix: re.Pattern[str], usage: str, ctx: ParseContext, *, utf8: bool
-) -> tuple[str, dict[str, str | None]] | Invalid:
-    """'FROM:<path> params' (or 'TO:...') -> the inside of the path and the parameters."""
+    arg: str,
+    prefix: re.Pattern[str],
+    usage: str,
+    ctx: ParseContext,
+    read: Callable[[dict[str, str | None], Capabilities], P | Invalid],
+    *,
+    utf8: bool,
+) -> tuple[str, P] | Invalid:
+    """'FROM:<path> params' (or 'TO:...') -> the inside of the path and the parameters,
+    read by `read` (`mail_params` or `rcpt_params`)."""
     match = prefix.match(arg)
     split = _split_path(arg[match.end() :]) if match else None
     if split is None:
@@ -108,19 +120,20 @@ def _path_and_params(
     if raw and not ctx.esmtp:
         # RFC 5321 section 4.1.1.11: parameters are an extension; without EHLO, 555.
         return invalid(555, "5.5.4", "Parameters need EHLO")
-    return inner, raw
+    params = read(raw, ctx.caps)
+    if isinstance(params, Invalid):
+        return params
+    return inner, params
 
 
 def _mail(verb: str) -> Callable[[str, ParseContext], Command | Invalid]:
     def parse(arg: str, ctx: ParseContext) -> Command | Invalid:
+        usage = f"{verb} FROM:<address>"
         # MAIL may declare SMTPUTF8 itself, so its values are read with the UTF-8 grammar.
-        found = _path_and_params(arg, _FROM, f"{verb} FROM:<address>", ctx, utf8=True)
+        found = _path_and_params(arg, _FROM, usage, ctx, mail_params, utf8=True)
         if isinstance(found, Invalid):
             return found
-        inner, raw = found
-        params = mail_params(raw, ctx.caps)
-        if isinstance(params, Invalid):
-            return params
+        inner, params = found
         if not inner:
             return Mail(None, params, verb)
         try:
@@ -136,13 +149,10 @@ def _mail(verb: str) -> Callable[[str, ParseContext], Command | Invalid]:
 
 
 def _rcpt(arg: str, ctx: ParseContext) -> Command | Invalid:
-    found = _path_and_params(arg, _TO, "RCPT TO:<address>", ctx, utf8=ctx.utf8)
+    found = _path_and_params(arg, _TO, "RCPT TO:<address>", ctx, rcpt_params, utf8=ctx.utf8)
     if isinstance(found, Invalid):
         return found
-    inner, raw = found
-    params = rcpt_params(raw, ctx.caps)
-    if isinstance(params, Invalid):
-        return params
+    inner, params = found
     # RFC 5321 section 4.1.1.3: "Postmaster" with no domain must be accepted.
     if inner.lower() == "postmaster":
         return Rcpt(Address("Postmaster", ""), params)

@@ -17,8 +17,8 @@ import pytest
 
 from support.cli import run
 from support.dns import DnsServer
-from support.relay import Sink, send, wait_log
-from support.server import Server, env, posthorn_cmd
+from support.relay import Sink, send
+from support.server import Server, env, posthorn_cmd, wait_log
 
 MX1, MX2, MX3 = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 MX_HOSTS = (MX1, MX2, MX3)

@@ -13,8 +13,8 @@ import pytest
 
 from support.cli import queue_list
 from support.dns import DnsServer
-from support.relay import Sink, send, wait_log
-from support.server import Server
+from support.relay import Sink, send
+from support.server import Server, wait_log
 
 MX1, MX2, MX3 = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 ZONE = f"""

@@ -15,8 +15,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from support.dns import DnsServer
-from support.relay import Sink, send, wait_log
-from support.server import Server, free_port
+from support.relay import Sink, send
+from support.server import Server, free_port, wait_log
 from support.tls_cert import self_signed
 
 MX1, MX2 = "127.0.0.2", "127.0.0.3"

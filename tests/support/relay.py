@@ -1,13 +1,13 @@
 """Receivers and senders for relay tests: Postfix's smtp-sink, Posthorn instances on
 distinct loopback addresses that share one port (MX hosts all listen on "port 25"), and
-waiting on log lines. Every wait polls with a deadline; nothing sleeps for a fixed time.
+the sending Posthorn's config. Every wait polls with a deadline; nothing sleeps for a
+fixed time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -131,18 +131,6 @@ def sender_config(
         + "".join(f"{name} = 5.0\n" for name in _FAST_TIMEOUTS)
         + textwrap.dedent(extra)
     )
-
-
-def wait_log(server: Server, pattern: str, count: int = 1, timeout: float = 20.0) -> list[str]:
-    """Lines of the server's log matching `pattern` (a regex), once there are `count`."""
-    regex = re.compile(pattern)
-
-    def found() -> list[str]:
-        lines = [line for line in server.log().splitlines() if regex.search(line)]
-        return lines if len(lines) >= count else []
-
-    wait_for(found, timeout, f"{count} log line(s) /{pattern}/\n{server.log()}")
-    return found()
 
 
 def send(server: Server, sender: str, recipients: list[str], data: bytes) -> None:

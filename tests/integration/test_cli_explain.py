@@ -196,9 +196,7 @@ def test_a_host_without_address_is_passed_over(sender: Callable[..., Server]) ->
     assert f"mx1.example.test IN A {MX1}" in out
 
 
-def test_aliases_lists_and_forward_files(
-    sender: Callable[..., Server], tmp_path: Path, port: int
-) -> None:
+def test_aliases_lists_and_forward_files(sender: Callable[..., Server], tmp_path: Path) -> None:
     aliases = tmp_path / "aliases"
     aliases.write_text(
         "# the team\nstaff: alice, bob, carol@example.test\nowner-staff: alice\n"

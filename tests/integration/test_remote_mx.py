@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -267,9 +266,7 @@ def test_etrn_from_a_trusted_client_flushes_a_domain(
     assert len(sink.wait_messages(1)) == 1
 
 
-def test_etrn_refused_for_untrusted_clients(
-    make_server: Callable[..., Server], tmp_path: Path
-) -> None:
+def test_etrn_refused_for_untrusted_clients(make_server: Callable[..., Server]) -> None:
     server = make_server("[relay]\ntrusted_networks = []\n")
     with server.smtp() as client:
         client.ehlo()

@@ -136,7 +136,7 @@ class Server:
             self.proc.wait()
             self.proc = None
 
-    def smtp(self, **kwargs: object) -> smtplib.SMTP:
+    def smtp(self) -> smtplib.SMTP:
         return smtplib.SMTP(self.host, self.port, local_hostname="client.test", timeout=10)
 
     def maildir(self, user: str) -> Path:

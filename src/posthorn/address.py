@@ -160,10 +160,6 @@ class Address:
         return normalise_domain(self.domain)
 
     @property
-    def is_literal(self) -> bool:
-        return self.domain.startswith("[")
-
-    @property
     def needs_smtputf8(self) -> bool:
         """True when the address cannot be written in ASCII (RFC 6531)."""
         return not _is_ascii(self.local) or not _is_ascii(self.domain)

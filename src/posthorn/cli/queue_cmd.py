@@ -242,7 +242,7 @@ def cmd_queue_init(args: argparse.Namespace) -> int:
         done = "ready"
     elif before == 0:
         done = "created"
-    elif before is not None and before < after:
+    elif before < after:
         done = f"migrated from version {before}"
     else:
         done = "up to date"

@@ -2,8 +2,9 @@
 
 Owns: parsing a Mailbox (RFC 5321 section 4.1.2, extended by RFC 6531 for UTF-8),
 quoting local parts on output, address literals, and the comparison keys that routing
-uses (lower-case, IDNA A-label domain). Does not own the angle-bracket Path syntax or
-ESMTP parameters (see `posthorn.smtp.commands`), nor any routing decision.
+uses (lower-case, IDNA A-label domain). Does not own the angle-bracket Path syntax
+(`posthorn.smtp.commands`) or ESMTP parameters (`posthorn.smtp.params`), nor any
+routing decision.
 
 Raises `AddressError` (a `ValueError`) for text that is not a mailbox.
 """
@@ -157,10 +158,6 @@ class Address:
     def domain_key(self) -> str:
         """Lower-case A-label domain, for routing and comparisons."""
         return normalise_domain(self.domain)
-
-    @property
-    def is_literal(self) -> bool:
-        return self.domain.startswith("[")
 
     @property
     def needs_smtputf8(self) -> bool:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["write_selfsigned"]
+__all__ = ["write_certificate", "write_selfsigned"]
 
 
 def _names(hostname: str) -> list[x509.GeneralName]:
@@ -32,18 +32,28 @@ def _names(hostname: str) -> list[x509.GeneralName]:
 
 
 def write_selfsigned(hostname: str, cert: Path, key: Path, *, days: int = 825) -> None:
-    """Write a new key to `key` and a certificate for `hostname` to `cert`."""
+    """Write a new key to `key` and a certificate for `hostname` to `cert`, valid for
+    `days` from now (and from five minutes ago, for a client whose clock is behind)."""
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
+    write_certificate(hostname, cert, key, start, end)
+
+
+def write_certificate(
+    hostname: str, cert: Path, key: Path, start: datetime.datetime, end: datetime.datetime
+) -> None:
+    """Write a new key to `key` and a certificate for `hostname` valid from `start` to
+    `end` to `cert` (tests also make ones that are expired or not valid yet)."""
     private = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(private.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.SubjectAlternativeName(_names(hostname)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(private, hashes.SHA256())

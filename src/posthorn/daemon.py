@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from posthorn import dns, log
-from posthorn.config import Config, ConfigError
+from posthorn.config import Config, ConfigError, password_file
 from posthorn.control import ControlServer
 from posthorn.delivery.file import FileDelivery
 from posthorn.delivery.lmtp import LmtpDelivery, parse_lmtp_target
@@ -41,9 +41,9 @@ from posthorn.queue.flush import Etrn
 from posthorn.queue.runner import Runner, Transport
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueStore
+from posthorn.receive.context import SessionContext
 from posthorn.receive.limits import ClientLimits
 from posthorn.receive.listener import Listener
-from posthorn.receive.session import SessionContext
 from posthorn.receive.tls import TlsConfigError, server_context
 from posthorn.routing.expand import Expander
 from posthorn.routing.nexthop import TransportTable
@@ -126,7 +126,7 @@ def _submission(
     ctx: SessionContext, tls: ssl.SSLContext | None
 ) -> list[tuple[Listener, tuple[str, ...]]]:
     """RFC 6409 and RFC 8314 listeners: the same service with AUTH required before MAIL."""
-    sub = replace(ctx, require_auth=True, max_errors=ctx.max_errors)
+    sub = replace(ctx, require_auth=True)
     found: list[tuple[Listener, tuple[str, ...]]] = []
     if ctx.config.submission.listen:
         found.append((Listener(sub, tls=tls, kind="submission"), ctx.config.submission.listen))
@@ -136,14 +136,11 @@ def _submission(
     return found
 
 
-def build(config: Config, worker: int | None = None) -> Mta:
-    """Wire the parts; `worker` is the index of this process among several (None: alone)."""
+def _transports(
+    config: Config, router: Router
+) -> tuple[dict[type, Transport], RemoteDelivery, LmtpDelivery | None]:
+    """The transport of each kind of route, and the two that hold connections."""
     hostname = config.server.hostname
-    tls = _tls_context(config)
-    # The queue lease owner: the node, and which of its worker processes.
-    owner = node_name(config) if worker is None else f"{node_name(config)}/{worker}"
-    store = open_store(config, owner)
-    router = Router(config.local, config.aliases, data_dir=config.server.data_dir)
     local = LocalDelivery(
         config.local.maildir, config.server.data_dir, hostname, config.local.mbox
     )
@@ -168,6 +165,52 @@ def build(config: Config, worker: int | None = None) -> Mta:
             config.aliases.pipe_timeout, router.accounts, config.local.extension_delimiter
         ),
     }
+    return transports, remote, lmtp
+
+
+def _session_context(
+    config: Config,
+    store: QueueStore,
+    router: Router,
+    intake: Intake,
+    runner: Runner,
+    tls: ssl.SSLContext | None,
+) -> SessionContext:
+    """What every SMTP session shares: policy, password file, limits, inbound checks."""
+    trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.relay.trusted_networks)
+    checker = InboundChecker(
+        config.mailauth,
+        config.mailauth.authserv_id or config.server.hostname,
+        make_sync_resolver(config.dns),
+    )
+    return SessionContext(
+        config=config,
+        intake=intake,
+        router=router,
+        caps=capabilities(config, starttls=tls is not None),
+        trusted_networks=trusted,
+        max_errors=config.limits.max_errors,
+        passwords=PasswordFile(Path(password_file(config))),
+        limits=ClientLimits(
+            config.limits,
+            config.auth,
+            max_connections=config.server.max_connections,
+            trusted=trusted,
+        ),
+        etrn=Etrn(store, runner.wake),
+        checker=checker if checker.enabled else None,
+    )
+
+
+def build(config: Config, worker: int | None = None) -> Mta:
+    """Wire the parts; `worker` is the index of this process among several (None: alone)."""
+    hostname = config.server.hostname
+    tls = _tls_context(config)
+    # The queue lease owner: the node, and which of its worker processes.
+    owner = node_name(config) if worker is None else f"{node_name(config)}/{worker}"
+    store = open_store(config, owner)
+    router = Router(config.local, config.aliases, data_dir=config.server.data_dir)
+    transports, remote, lmtp = _transports(config, router)
     queue = config.queue
     policy = schedule.policy_from(
         queue.retry, queue.retry_delays, queue.max_queue_lifetime, queue.delay_warning
@@ -192,28 +235,7 @@ def build(config: Config, worker: int | None = None) -> Mta:
         concurrency=queue.delivery_concurrency,
         bouncer=Bouncer(intake, hostname, policy),
     )
-    trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.relay.trusted_networks)
-    checker = InboundChecker(
-        config.mailauth, config.mailauth.authserv_id or hostname, make_sync_resolver(config.dns)
-    )
-    password_file = config.auth.password_file.replace("{data_dir}", config.server.data_dir)
-    ctx = SessionContext(
-        config=config,
-        intake=intake,
-        router=router,
-        caps=capabilities(config, starttls=tls is not None),
-        trusted_networks=trusted,
-        max_errors=config.limits.max_errors,
-        passwords=PasswordFile(Path(password_file)),
-        limits=ClientLimits(
-            config.limits,
-            config.auth,
-            max_connections=config.server.max_connections,
-            trusted=trusted,
-        ),
-        etrn=Etrn(store, runner.wake),
-        checker=checker if checker.enabled else None,
-    )
+    ctx = _session_context(config, store, router, intake, runner, tls)
     watch = getattr(store, "watch", None)
     if watch is not None:
         # A shared store: wake this node's runner when another node makes mail due.
@@ -235,7 +257,6 @@ async def serve(
     processes shares its ports with the others (SO_REUSEPORT); worker 0 (or a server
     alone) also answers the control socket."""
     mta = build(config, worker)
-    shared = worker is not None
     await asyncio.to_thread(Path(config.server.data_dir).mkdir, parents=True, exist_ok=True)
     await mta.store.open()
     runner_task = asyncio.create_task(mta.runner.run(), name="runner")
@@ -248,20 +269,7 @@ async def serve(
     try:
         if not worker:
             await control.start()
-        for address in config.server.listen:
-            await mta.listener.start(address, reuse_port=shared)
-        for listener, addresses in mta.submission:
-            for address in addresses:
-                await listener.start(address, reuse_port=shared)
-        # Every socket is bound: root is no longer needed (port 25 was the reason).
-        try:
-            dropped = drop_privileges(
-                config.server.user, config.server.group, config.server.data_dir
-            )
-        except PrivilegeError as exc:
-            raise ConfigError(str(exc)) from exc
-        if dropped:
-            _log.info("running as user %s", config.server.user)
+        await _listen(mta, shared=worker is not None)
         _log.info("daemon started: data_dir=%s", config.server.data_dir)
         if ready is not None:
             ready.set()
@@ -270,18 +278,40 @@ async def serve(
     finally:
         if not worker:
             await control.close()
-        await mta.listener.close()
-        for listener, _ in mta.submission:
-            await listener.close()
-        await mta.runner.stop()
-        runner_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner_task
-        if mta.remote is not None:
-            await mta.remote.close()
-        if mta.lmtp is not None:
-            await mta.lmtp.close()
-        await mta.store.close()
+        await _stop(mta, runner_task)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+async def _listen(mta: Mta, *, shared: bool) -> None:
+    """Bind every listener, then drop root: port 25 was the only reason for it."""
+    server = mta.config.server
+    for address in server.listen:
+        await mta.listener.start(address, reuse_port=shared)
+    for listener, addresses in mta.submission:
+        for address in addresses:
+            await listener.start(address, reuse_port=shared)
+    try:
+        dropped = drop_privileges(server.user, server.group, server.data_dir)
+    except PrivilegeError as exc:
+        raise ConfigError(str(exc)) from exc
+    if dropped:
+        _log.info("running as user %s", server.user)
+
+
+async def _stop(mta: Mta, runner_task: asyncio.Task[None]) -> None:
+    """Stop in reverse: the listeners (nothing new is accepted), the runner, the
+    transports' idle connections, the store."""
+    await mta.listener.close()
+    for listener, _ in mta.submission:
+        await listener.close()
+    await mta.runner.stop()
+    runner_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner_task
+    if mta.remote is not None:
+        await mta.remote.close()
+    if mta.lmtp is not None:
+        await mta.lmtp.close()
+    await mta.store.close()

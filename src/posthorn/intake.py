@@ -107,11 +107,8 @@ class Intake:
             tls=tls,
             userid=uid,
         )
-        if not headers.has_header(block, "Message-ID"):
-            # One Message-ID for all copies of one submission: the first queue id's.
-            prefix += headers.message_id(first, self.hostname, now)
-        if not headers.has_header(block, "Date"):
-            prefix += headers.date_header(now)
+        # One Message-ID for all copies of one submission: the first queue id's.
+        prefix += self._missing_ids(block, now, first)
         if content and not content.startswith(b"\r\n") and not headers.starts_with_header(content):
             # The content has no header section: keep its first line out of ours.
             prefix += b"\r\n"
@@ -210,14 +207,19 @@ class Intake:
         first when missing, so that they are signed (and every copy shares them)."""
         assert self.signer is not None
         now = self.clock()
-        block = headers.header_block(content)
+        content = self._missing_ids(headers.header_block(content), now) + content
+        return await self.signer(content) + content
+
+    def _missing_ids(self, block: bytes, now: float, qid: str | None = None) -> bytes:
+        """Message-ID (made from `qid`, else from a new queue id) and Date fields for a
+        header section without them, as a submission server adds them (RFC 6409
+        sections 8.2 and 8.3)."""
         added = b""
         if not headers.has_header(block, "Message-ID"):
-            added += headers.message_id(new_queue_id(now), self.hostname, now)
+            added += headers.message_id(qid or new_queue_id(now), self.hostname, now)
         if not headers.has_header(block, "Date"):
             added += headers.date_header(now)
-        content = added + content
-        return await self.signer(content) + content
+        return added
 
     def _message(
         self, envelope: Envelope, copy: Copy, qid: str, traced: bytes, held: bool

@@ -2,10 +2,11 @@
 
 Owns: forking N workers before any event loop exists, restarting a worker that dies
 (with a growing pause, so that a worker that cannot start does not spin), forwarding
-SIGTERM and SIGINT to every worker and waiting for them, and the exit status. Each
-worker runs the whole server (listeners bound with SO_REUSEPORT, so that the kernel
-spreads connections over them; its own queue runner under its own lease name); the
-queue store is what they share. Does not own what a worker does (`daemon.serve`).
+SIGTERM and SIGINT to every worker and waiting for them, workers that die with the
+supervisor (Linux PR_SET_PDEATHSIG), and the exit status. Each worker runs the whole
+server (listeners bound with SO_REUSEPORT, so that the kernel spreads connections over
+them; its own queue runner under its own lease name); the queue store is what they
+share. Does not own what a worker does (`daemon.serve`).
 
 Postfix gets the same effect from its many smtpd processes: one Python process is one
 core, and parsing SMTP is CPU work.

@@ -6,18 +6,16 @@ fail. Keys and certificates are made with Posthorn's own commands where they can
 
 from __future__ import annotations
 
-import datetime
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from support.server import Server, env, posthorn_cmd
+from support.tls_cert import self_signed
+from support.tlsauth import make_pki
 
 HOST = "mx.example.org"
 
@@ -36,42 +34,9 @@ def check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
 
 
 def selfsigned(directory: Path, hostname: str = HOST) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    made = posthorn(
-        "tls", "selfsigned", "--cert", str(cert), "--key", str(key), "--hostname", hostname
-    )
-    assert made.returncode == 0, made.stderr
-    return cert, key
-
-
-def certificate(directory: Path, start: float, end: float) -> tuple[Path, Path]:
-    """A certificate for HOST valid from `start` to `end` days from now."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + datetime.timedelta(days=start))
-        .not_valid_after(now + datetime.timedelta(days=end))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
+    """A certificate and key made by `posthorn tls selfsigned`."""
+    pki = make_pki(directory, hostname)
+    return pki.cert, pki.key
 
 
 def tls(cert: Path, key: Path) -> str:
@@ -144,7 +109,7 @@ def test_key_that_does_not_belong_to_the_certificate(tmp_path: Path) -> None:
 def test_certificate_validity(
     tmp_path: Path, start: float, end: float, code: int, message: str
 ) -> None:
-    cert, key = certificate(tmp_path / "tls", start, end)
+    cert, key = self_signed(tmp_path / "tls", HOST, start=start, end=end)
     result = check(tmp_path, tls(cert, key))
     assert result.returncode == code, result.stderr
     assert message.format(cert=cert) in result.stderr

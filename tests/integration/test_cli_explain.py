@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.cli import run
-from support.dns import DnsServer, dns_server
-from support.relay import Sink, send, sender_config, shared_port, wait_log
-from support.server import Server, env, posthorn_cmd
+from support.dns import DnsServer
+from support.relay import Sink, send
+from support.server import Server, env, posthorn_cmd, wait_log
 
 MX1, MX2, MX3 = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+MX_HOSTS = (MX1, MX2, MX3)
+SERVFAIL = ("broken.test",)
 ZONE = f"""
 example.test. 300 IN MX 20 mx2.example.test.
 example.test. 300 IN MX 10 mx1.example.test.
@@ -45,32 +47,6 @@ dangling.test. 300 IN MX 20 mx1.example.test.
 """
 
 
-@pytest.fixture
-def dns() -> Iterator[DnsServer]:
-    with dns_server(ZONE) as server:
-        server.resolver.servfail.add("broken.test")
-        yield server
-
-
-@pytest.fixture
-def port() -> int:
-    return shared_port(MX1, MX2, MX3)
-
-
-@pytest.fixture
-def mta(make_server: Callable[..., Server], dns: DnsServer, port: int) -> Callable[..., Server]:
-    """A Posthorn for sender.test (the relay tests' config); `local` and `queue` add to
-    those sections, `extra` goes on in [smtp_client] and may open further tables."""
-
-    def start(extra: str = "", local: str = "", queue: str = "") -> Server:
-        text = sender_config(dns.address, port, extra)
-        text = text.replace('domains = ["sender.test"]\n', f'domains = ["sender.test"]\n{local}')
-        text = text.replace('retry = "fast"\n', f'retry = "fast"\n{queue}')
-        return make_server(text, name="sender")
-
-    return start
-
-
 def explain(server: Server, *args: str) -> tuple[int, str]:
     result = run(server, "explain", *args)
     assert not result.stderr, result.stderr
@@ -90,8 +66,8 @@ def _plan(data: dict[str, Any], index: int = 0) -> dict[str, Any]:
     return plan
 
 
-def test_mx_records_in_the_order_they_are_tried(mta: Callable[..., Server], port: int) -> None:
-    server = mta()
+def test_mx_records_in_the_order_they_are_tried(sender: Callable[..., Server], port: int) -> None:
+    server = sender()
     code, out = explain(server, "bob@example.test")
     assert code == 0
     # The seed's `host -t mx` walk: the records, then each host with its addresses.
@@ -124,16 +100,16 @@ def test_mx_records_in_the_order_they_are_tried(mta: Callable[..., Server], port
     assert (data["verdict"], plan["conclusion"]) == ("deliverable", "mx")
 
 
-def test_equal_preferences_are_marked_as_shuffled(mta: Callable[..., Server]) -> None:
-    code, out = explain(mta(), "bob@equal.test")
+def test_equal_preferences_are_marked_as_shuffled(sender: Callable[..., Server]) -> None:
+    code, out = explain(sender(), "bob@equal.test")
     assert code == 0
     assert "1. a.equal.test (preference 10; shuffled with b.equal.test)" in out
     assert "2. b.equal.test (preference 10; shuffled with a.equal.test)" in out
     assert "3. c.equal.test (preference 20)\n" in out
 
 
-def test_cname_chains_of_the_domain_and_of_an_mx_host(mta: Callable[..., Server]) -> None:
-    server = mta()
+def test_cname_chains_of_the_domain_and_of_an_mx_host(sender: Callable[..., Server]) -> None:
+    server = sender()
     code, out = explain(server, "bob@alias.test")
     assert code == 0
     assert "alias.test is an alias for example.test\n" in out
@@ -151,8 +127,8 @@ def test_cname_chains_of_the_domain_and_of_an_mx_host(mta: Callable[..., Server]
     assert f"mx2.example.test IN A {MX2}" in out
 
 
-def test_implicit_mx(mta: Callable[..., Server]) -> None:
-    code, out = explain(mta(), "bob@implicit.test")
+def test_implicit_mx(sender: Callable[..., Server]) -> None:
+    code, out = explain(sender(), "bob@implicit.test")
     assert code == 0
     assert "no MX records: implicit MX, implicit.test itself (RFC 5321 section 5.1)" in out
     assert "1. implicit.test\n" in out
@@ -201,9 +177,9 @@ def test_implicit_mx(mta: Callable[..., Server]) -> None:
     ],
 )
 def test_undeliverable_addresses_and_exit_codes(
-    mta: Callable[..., Server], address: str, code: int, lines: list[str]
+    sender: Callable[..., Server], address: str, code: int, lines: list[str]
 ) -> None:
-    server = mta(local="accept_any_local_user = false\n")
+    server = sender(local="accept_any_local_user = false\n")
     got, out = explain(server, address)
     assert got == code, out
     for line in lines:
@@ -212,23 +188,21 @@ def test_undeliverable_addresses_and_exit_codes(
         assert "Retries" not in out  # nothing is retried after a permanent failure
 
 
-def test_a_host_without_address_is_passed_over(mta: Callable[..., Server]) -> None:
-    code, out = explain(mta(), "bob@dangling.test")
+def test_a_host_without_address_is_passed_over(sender: Callable[..., Server]) -> None:
+    code, out = explain(sender(), "bob@dangling.test")
     assert code == 0  # the second MX has an address
     assert "1. gone.dangling.test (preference 10)" in out
     assert "not tried: 550 5.4.4 Host gone.dangling.test not found" in out
     assert f"mx1.example.test IN A {MX1}" in out
 
 
-def test_aliases_lists_and_forward_files(
-    mta: Callable[..., Server], tmp_path: Path, port: int
-) -> None:
+def test_aliases_lists_and_forward_files(sender: Callable[..., Server], tmp_path: Path) -> None:
     aliases = tmp_path / "aliases"
     aliases.write_text(
         "# the team\nstaff: alice, bob, carol@example.test\nowner-staff: alice\n"
         'tickets: "|/usr/bin/ticket --queue support"\n'
     )
-    server = mta(
+    server = sender(
         f'[aliases]\nfile = "{aliases}"\n',
         local='users = ["alice", "bob"]\naccept_any_local_user = false\n',
     )
@@ -264,18 +238,18 @@ def test_aliases_lists_and_forward_files(
     assert "fails: 550 5.7.1 pipe delivery is disabled in this mail system" in out
 
 
-def test_alias_loop(mta: Callable[..., Server], tmp_path: Path) -> None:
+def test_alias_loop(sender: Callable[..., Server], tmp_path: Path) -> None:
     aliases = tmp_path / "aliases"
     aliases.write_text("a: b\nb: a\n")
-    server = mta(f'[aliases]\nfile = "{aliases}"\n')
+    server = sender(f'[aliases]\nfile = "{aliases}"\n')
     code, out = explain(server, "a@sender.test")
     assert code == 69
     assert "via <a@sender.test> -> <b@sender.test>" in out
     assert "fails: 554 5.4.6 <a@sender.test>: alias or forward loop" in out
 
 
-def test_routes_tls_policy_and_credentials(mta: Callable[..., Server], dns: DnsServer) -> None:
-    server = mta(
+def test_routes_tls_policy_and_credentials(sender: Callable[..., Server], dns: DnsServer) -> None:
+    server = sender(
         textwrap.dedent("""\
             tls = "required"
             tls_policy = { "example.test" = "verify" }
@@ -300,8 +274,8 @@ def test_routes_tls_policy_and_credentials(mta: Callable[..., Server], dns: DnsS
     assert "secret" not in out
 
 
-def test_retry_timeline(mta: Callable[..., Server]) -> None:
-    server = mta(
+def test_retry_timeline(sender: Callable[..., Server]) -> None:
+    server = sender(
         queue="retry_delays = [600.0, 3600.0]\nmax_queue_lifetime = 14400.0\n"
         "delay_warning = 3000.0\n"
     )
@@ -319,8 +293,8 @@ def test_retry_timeline(mta: Callable[..., Server]) -> None:
     assert "bounced to the sender at +4h10m (the first failed attempt after 4h)" in out
 
 
-def test_percent_hack_and_bad_address(mta: Callable[..., Server]) -> None:
-    server = mta()
+def test_percent_hack_and_bad_address(sender: Callable[..., Server]) -> None:
+    server = sender()
     code, out = explain(server, "bob%example.test@sender.test")
     assert code == 0
     assert "the address names <bob@example.test> (resolved as at RCPT)" in out
@@ -331,21 +305,18 @@ def test_percent_hack_and_bad_address(mta: Callable[..., Server]) -> None:
 
 
 def test_explanation_matches_what_the_server_does(
-    mta: Callable[..., Server], port: int, tmp_path: Path
+    sender: Callable[..., Server], sinks: Callable[..., Sink]
 ) -> None:
     # The first MX (mx1) is down; explain lists mx2 next, and the server delivers there.
-    sink = Sink(MX2, port).start()
-    try:
-        server = mta()
-        _, data = explain_json(server, "bob@example.test")
-        first, second = _plan(data)["hosts"]
-        assert (first["name"], second["name"]) == ("mx1.example.test", "mx2.example.test")
-        send(server, "alice@sender.test", ["bob@example.test"], b"Subject: x\r\n\r\nhi\r\n")
-        (line,) = wait_log(server, r"to=<bob@example.test>.*status=sent")
-        assert f"relay=mx2.example.test[{MX2}]" in line
-        assert wait_log(server, rf"mx1.example.test\[{MX1}\]")
-    finally:
-        sink.cleanup()
+    sinks(MX2)
+    server = sender()
+    _, data = explain_json(server, "bob@example.test")
+    first, second = _plan(data)["hosts"]
+    assert (first["name"], second["name"]) == ("mx1.example.test", "mx2.example.test")
+    send(server, "alice@sender.test", ["bob@example.test"], b"Subject: x\r\n\r\nhi\r\n")
+    (line,) = wait_log(server, r"to=<bob@example.test>.*status=sent")
+    assert f"relay=mx2.example.test[{MX2}]" in line
+    assert wait_log(server, rf"mx1.example.test\[{MX1}\]")
 
 
 def test_help() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import getpass
-import json
 import os
 import shlex
 import subprocess
@@ -13,9 +12,8 @@ import tomllib
 from collections.abc import Callable
 from email import policy
 from pathlib import Path
-from typing import Any
 
-from support.cli import run
+from support.cli import queue_list, run
 from support.dns import dns_server
 from support.server import SRC, Server, env, wait_for
 
@@ -152,11 +150,6 @@ def test_bs_reads_a_pipelined_script(server: Server) -> None:
     server.wait_delivered("bob")
 
 
-def _queue(server: Server) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = json.loads(run(server, "queue", "list", "--json").stdout)
-    return data
-
-
 def test_bp_lists_and_q_runs_the_queue(make_server: Callable[..., Server]) -> None:
     with dns_server() as dns:
         dns.resolver.servfail.add("deferred.test")
@@ -164,7 +157,7 @@ def test_bp_lists_and_q_runs_the_queue(make_server: Callable[..., Server]) -> No
         assert _sendmail(server, "bob@deferred.test", stdin="Subject: q\n\nx\n").returncode == 0
 
         def attempts() -> int:
-            queued = _queue(server)
+            queued = queue_list(server)
             return int(queued[0]["recipients"][0]["attempts"]) if queued else 0
 
         wait_for(lambda: attempts() == 1, what="the first attempt")

@@ -12,12 +12,13 @@ import re
 import smtplib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from support.cli import queue_list
 from support.gated_sink import GatedSink
 from support.postgres import PgServer
 from support.server import Server, wait_for
@@ -43,26 +44,6 @@ maildir = "{shared}/{{user}}/Maildir"
 """
 
 
-@pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(name: str, config: str) -> Server:
-        server = Server(tmp_path / name, config)
-        started.append(server.start())
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-def queue_empty(server: Server) -> bool:
-    done = server.cli("queue", "list", "--json")
-    assert done.returncode == 0, done.stderr.decode()
-    return json.loads(done.stdout) == []
-
-
 def sent_lines(*servers: Server) -> collections.Counter[str]:
     """How many times each queue id was logged as delivered, over all nodes' logs."""
     found: collections.Counter[str] = collections.Counter()
@@ -72,15 +53,15 @@ def sent_lines(*servers: Server) -> collections.Counter[str]:
 
 
 def test_two_nodes_accept_a_burst_and_deliver_each_message_once(
-    pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
+    pg_dsn: str, tmp_path: Path, make_server: Callable[..., Server]
 ) -> None:
     shared = tmp_path / "mailboxes"
-    one = nodes("node1", node_config("node1", pg_dsn, shared))
+    one = make_server(node_config("node1", pg_dsn, shared), name="node1")
     # node2 runs two worker processes: three queue runners share the database.
     workers = node_config("node2", pg_dsn, shared).replace(
         'hostname = "node2.test"', 'hostname = "node2.test"\nworkers = 2'
     )
-    two = nodes("node2", workers)
+    two = make_server(workers, name="node2")
     acked: list[str] = []
     lock = threading.Lock()
 
@@ -102,7 +83,7 @@ def test_two_nodes_accept_a_burst_and_deliver_each_message_once(
     assert len(acked) == 200
     new = shared / "user" / "Maildir" / "new"
     wait_for(lambda: new.is_dir() and len(list(new.iterdir())) >= 200, 90, "200 deliveries")
-    wait_for(lambda: queue_empty(one), 30, "an empty shared queue")
+    wait_for(lambda: queue_list(one) == [], 30, "an empty shared queue")
 
     files = sorted(new.iterdir())
     subjects = collections.Counter(
@@ -118,17 +99,17 @@ def test_two_nodes_accept_a_burst_and_deliver_each_message_once(
     assert len(logged) == 200
     assert set(logged.values()) == {1}
     # And from either node, the queue commands see the one shared queue.
-    assert queue_empty(two)
+    assert queue_list(two) == []
 
 
 def test_a_killed_node_loses_its_leases_and_the_other_node_delivers(
-    pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
+    pg_dsn: str, tmp_path: Path, make_server: Callable[..., Server]
 ) -> None:
     sink = GatedSink().start()
     extra = f'lease = 3.0\n\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
     try:
-        one = nodes("node1", node_config("node1", pg_dsn, tmp_path / "mb", extra))
-        two = nodes("node2", node_config("node2", pg_dsn, tmp_path / "mb", extra))
+        one = make_server(node_config("node1", pg_dsn, tmp_path / "mb", extra), name="node1")
+        two = make_server(node_config("node2", pg_dsn, tmp_path / "mb", extra), name="node2")
         subjects = [f"lease-{i}" for i in range(12)]
         with smtplib.SMTP(one.host, one.port, timeout=30) as client:
             for subject in subjects:
@@ -147,7 +128,7 @@ def test_a_killed_node_loses_its_leases_and_the_other_node_delivers(
         wait_for(lambda: sink.waiting <= len(subjects) - len(held), 30, "node1's connections")
         sink.open_gate()
         wait_for(lambda: len(sink.subjects()) >= len(subjects), 60, "all messages delivered")
-        wait_for(lambda: queue_empty(two), 30, "an empty queue")
+        wait_for(lambda: queue_list(two) == [], 30, "an empty queue")
 
         delivered = collections.Counter(sink.subjects())
         assert set(delivered) == set(subjects), "a message was lost"
@@ -184,7 +165,7 @@ def send(server: Server, subject: str, rcpt: str = "rcpt@sink.test") -> str:
 
 
 def test_queue_commands_work_on_the_shared_queue_from_any_host(
-    pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
+    pg_dsn: str, tmp_path: Path, make_server: Callable[..., Server]
 ) -> None:
     sink = GatedSink().start()
     extra = f'\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
@@ -205,7 +186,7 @@ def test_queue_commands_work_on_the_shared_queue_from_any_host(
         held = node_config("node1", pg_dsn, tmp_path / "mb", extra).replace(
             'hostname = "node1.test"', 'hostname = "node1.test"\nhold = true'
         )
-        one = nodes("node1", held)
+        one = make_server(held, name="node1")
         first, second, third = (send(one, s) for s in ("first", "second", "third"))
         listing = json.loads(cli("list", "--json"))
         assert {m["id"] for m in listing} == {first, second, third}
@@ -228,20 +209,20 @@ def test_queue_commands_work_on_the_shared_queue_from_any_host(
         sink.open_gate()
         wait_for(lambda: sink.subjects() == ["first"], 30, "the released message")
         cli("release", second)
-        wait_for(lambda: queue_empty(admin), 30, "an empty queue")
+        wait_for(lambda: queue_list(admin) == [], 30, "an empty queue")
         assert sink.subjects() == ["first", "second"]
     finally:
         sink.stop()
 
 
 def test_a_long_delivery_keeps_its_lease_and_no_other_node_takes_it(
-    pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
+    pg_dsn: str, tmp_path: Path, make_server: Callable[..., Server]
 ) -> None:
     sink = GatedSink().start()
     extra = f'lease = 1.5\n\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
     try:
-        one = nodes("node1", node_config("node1", pg_dsn, tmp_path / "mb", extra))
-        nodes("node2", node_config("node2", pg_dsn, tmp_path / "mb", extra))
+        one = make_server(node_config("node1", pg_dsn, tmp_path / "mb", extra), name="node1")
+        make_server(node_config("node2", pg_dsn, tmp_path / "mb", extra), name="node2")
         qid = send(one, "slow")
         sink.wait_waiting(1)
 
@@ -260,7 +241,7 @@ def test_a_long_delivery_keeps_its_lease_and_no_other_node_takes_it(
         assert sink.waiting == 1
         assert sink.abandoned == 0
         sink.open_gate()
-        wait_for(lambda: queue_empty(one), 30, "an empty queue")
+        wait_for(lambda: queue_list(one) == [], 30, "an empty queue")
         assert sink.subjects() == ["slow"]
         assert [a.helo for a in sink.accepted] == [f"{owner}.test"]
     finally:
@@ -268,11 +249,11 @@ def test_a_long_delivery_keeps_its_lease_and_no_other_node_takes_it(
 
 
 def test_without_postgresql_mail_gets_451_and_the_node_recovers(
-    pg_server: PgServer, pg_dsn: str, tmp_path: Path, nodes: Callable[..., Server]
+    pg_server: PgServer, pg_dsn: str, tmp_path: Path, make_server: Callable[..., Server]
 ) -> None:
     database = pg_dsn.rpartition("/")[2]
     shared = tmp_path / "mailboxes"
-    one = nodes("node1", node_config("node1", pg_dsn, shared))
+    one = make_server(node_config("node1", pg_dsn, shared), name="node1")
     assert send(one, "before", "user@cluster.test")
     # PostgreSQL goes away for this node: every connection dropped, none allowed.
     pg_server.psql("postgres", f"ALTER DATABASE {database} ALLOW_CONNECTIONS false")

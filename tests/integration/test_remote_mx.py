@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from support.dns import DnsServer, dns_server
-from support.relay import Sink, send, sender_config, shared_port, wait_log
-from support.server import Server
+from support.cli import queue_list
+from support.dns import DnsServer
+from support.relay import Sink, send
+from support.server import Server, wait_log
 
 MX1, MX2, MX3 = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 ZONE = f"""
@@ -34,49 +33,8 @@ chain.test. 300 IN MX 10 hop1.chain.test.
 hop1.chain.test. 300 IN CNAME hop2.chain.test.
 hop2.chain.test. 300 IN CNAME mx2.example.test.
 """
+MX_HOSTS = (MX1, MX2, MX3)
 MESSAGE = b"Subject: relay test\r\nFrom: alice@sender.test\r\n\r\nHello over there.\r\n"
-
-
-@pytest.fixture
-def dns() -> Iterator[DnsServer]:
-    with dns_server(ZONE) as server:
-        yield server
-
-
-@pytest.fixture
-def port() -> int:
-    return shared_port(MX1, MX2, MX3)
-
-
-@pytest.fixture
-def sinks(port: int) -> Iterator[Callable[..., Sink]]:
-    started: list[Sink] = []
-
-    def start(host: str, *options: str, name: str = "sink.test") -> Sink:
-        sink = Sink(host, port, tuple(options), name).start()
-        started.append(sink)
-        return sink
-
-    yield start
-    for sink in started:
-        sink.cleanup()
-
-
-@pytest.fixture
-def sender(
-    make_server: Callable[..., Server], dns: DnsServer, port: int
-) -> Callable[[str], Server]:
-    def start(extra: str = "") -> Server:
-        return make_server(sender_config(dns.address, port, extra), name="sender")
-
-    return start
-
-
-def _queue(server: Server) -> list[dict[str, object]]:
-    out = server.cli("queue", "list", "--json")
-    assert out.returncode == 0, out.stderr
-    result: list[dict[str, object]] = json.loads(out.stdout)
-    return result
 
 
 def test_primary_mx_gets_the_message(
@@ -114,12 +72,12 @@ def test_both_down_defers_then_flush_delivers(
     send(server, "alice@sender.test", ["bob@example.test"], MESSAGE)
     (line,) = wait_log(server, r"to=<bob@example.test>.*status=deferred")
     assert "4.4.1" in line
-    (entry,) = _queue(server)
-    (rcpt,) = entry["recipients"]  # type: ignore[misc]
+    (entry,) = queue_list(server)
+    (rcpt,) = entry["recipients"]
     assert rcpt["state"] == "pending"
     assert rcpt["attempts"] == 1
     # The fast profile: the first retry is a minute after the failed attempt.
-    assert 55 <= rcpt["next_attempt"] - entry["arrival"] <= 65  # type: ignore[operator]
+    assert 55 <= rcpt["next_attempt"] - entry["arrival"] <= 65
     secondary = sinks(MX2)
     out = server.cli("queue", "flush")
     assert out.returncode == 0, out.stderr
@@ -127,7 +85,7 @@ def test_both_down_defers_then_flush_delivers(
     (line,) = wait_log(server, r"to=<bob@example.test>.*status=sent")
     assert f"mx2.example.test[{MX2}]" in line
     assert len(secondary.wait_messages(1)) == 1
-    assert _queue(server) == []
+    assert queue_list(server) == []
 
 
 def test_equal_preferences_spread_across_hosts(
@@ -233,7 +191,7 @@ def test_permanent_failure_bounces_with_a_correct_dsn(
     assert inner["Message-ID"] == "<m1@sender.test>"
     assert inner.get_content().strip() == "body"
     # The bounce came from <>; it is never bounced itself, and the queue is empty.
-    assert _queue(server) == []
+    assert queue_list(server) == []
 
 
 def test_no_bounce_for_the_null_sender(
@@ -245,7 +203,7 @@ def test_no_bounce_for_the_null_sender(
     wait_log(server, r"to=<bob@example.test>.*status=bounced")
     assert "notification" not in server.log()
     assert server.delivered("alice") == []
-    assert _queue(server) == []
+    assert queue_list(server) == []
 
 
 def test_dsn_parameters_pass_to_a_peer_that_offers_dsn(
@@ -308,9 +266,7 @@ def test_etrn_from_a_trusted_client_flushes_a_domain(
     assert len(sink.wait_messages(1)) == 1
 
 
-def test_etrn_refused_for_untrusted_clients(
-    make_server: Callable[..., Server], tmp_path: Path
-) -> None:
+def test_etrn_refused_for_untrusted_clients(make_server: Callable[..., Server]) -> None:
     server = make_server("[relay]\ntrusted_networks = []\n")
     with server.smtp() as client:
         client.ehlo()
@@ -330,7 +286,7 @@ def test_notify_never_silences_the_bounce(
         client.data(MESSAGE)
     wait_log(server, r"to=<bob@example.test>.*status=bounced")
     assert "notification" not in server.log()
-    assert _queue(server) == []
+    assert queue_list(server) == []
 
 
 def test_helo_fallback_for_a_peer_without_esmtp(
@@ -351,7 +307,7 @@ def test_flush_one_message_by_queue_id(
     server = sender()
     send(server, "alice@sender.test", ["bob@example.test"], MESSAGE)
     wait_log(server, r"status=deferred")
-    (entry,) = _queue(server)
+    (entry,) = queue_list(server)
     sink = sinks(MX1)
     out = server.cli("queue", "flush", str(entry["id"]))
     assert out.stdout.startswith(b"1 recipient(s) scheduled"), out

@@ -4,7 +4,6 @@ are smtp-sink, a second Posthorn, and aiosmtpd (for TLS and AUTH)."""
 
 from __future__ import annotations
 
-import datetime
 import email
 import email.policy
 import ssl
@@ -14,16 +13,14 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from support.dns import DnsServer, dns_server
-from support.relay import Sink, send, sender_config, shared_port, wait_log
-from support.server import Server, free_port
+from support.dns import DnsServer
+from support.relay import Sink, send
+from support.server import Server, free_port, wait_log
+from support.tls_cert import self_signed
 
 MX1, MX2 = "127.0.0.2", "127.0.0.3"
+MX_HOSTS = (MX1, MX2)
 ZONE = f"""
 example.test. 300 IN MX 10 mx1.example.test.
 example.test. 300 IN MX 20 mx2.example.test.
@@ -45,27 +42,6 @@ EIGHT_BIT = (
 
 
 @pytest.fixture
-def dns() -> Iterator[DnsServer]:
-    with dns_server(ZONE) as server:
-        yield server
-
-
-@pytest.fixture
-def port() -> int:
-    return shared_port(MX1, MX2)
-
-
-@pytest.fixture
-def sender(
-    make_server: Callable[..., Server], dns: DnsServer, port: int
-) -> Callable[[str], Server]:
-    def start(extra: str = "") -> Server:
-        return make_server(sender_config(dns.address, port, extra), name="sender")
-
-    return start
-
-
-@pytest.fixture
 def receiver(tmp_path: Path, port: int) -> Iterator[Callable[..., Server]]:
     """A second Posthorn on its own loopback address, taking mail for example.test."""
     started: list[Server] = []
@@ -82,19 +58,6 @@ def receiver(tmp_path: Path, port: int) -> Iterator[Callable[..., Server]]:
         server.stop()
 
 
-@pytest.fixture
-def sink(port: int) -> Iterator[Callable[..., Sink]]:
-    started: list[Sink] = []
-
-    def start(host: str, *options: str) -> Sink:
-        started.append(Sink(host, port, tuple(options)).start())
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.cleanup()
-
-
 def _body_bytes(raw: bytes) -> bytes:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     payload = message.get_payload(decode=True)
@@ -103,9 +66,9 @@ def _body_bytes(raw: bytes) -> bytes:
 
 
 def test_peer_without_8bitmime_gets_7bit_that_decodes_to_the_original(
-    sink: Callable[..., Sink], sender: Callable[..., Server]
+    sinks: Callable[..., Sink], sender: Callable[..., Server]
 ) -> None:
-    receiver = sink(MX1, "-8")
+    receiver = sinks(MX1, "-8")
     server = sender()
     send(server, "alice@sender.test", ["bob@example.test"], EIGHT_BIT)
     (dump,) = receiver.wait_messages(1)
@@ -119,9 +82,9 @@ def test_peer_without_8bitmime_gets_7bit_that_decodes_to_the_original(
 
 
 def test_peer_with_8bitmime_gets_the_bytes_as_they_are(
-    sink: Callable[..., Sink], sender: Callable[..., Server]
+    sinks: Callable[..., Sink], sender: Callable[..., Server]
 ) -> None:
-    receiver = sink(MX1)
+    receiver = sinks(MX1)
     server = sender()
     send(server, "alice@sender.test", ["bob@example.test"], EIGHT_BIT)
     (dump,) = receiver.wait_messages(1)
@@ -130,9 +93,9 @@ def test_peer_with_8bitmime_gets_the_bytes_as_they_are(
 
 
 def test_smtputf8_message_skips_a_peer_without_it(
-    sink: Callable[..., Sink], receiver: Callable[..., Server], sender: Callable[..., Server]
+    sinks: Callable[..., Sink], receiver: Callable[..., Server], sender: Callable[..., Server]
 ) -> None:
-    plain = sink(MX1)  # smtp-sink does not offer SMTPUTF8
+    plain = sinks(MX1)  # smtp-sink does not offer SMTPUTF8
     utf8 = receiver(MX2)
     server = sender()
     data = "Subject: Grüße\r\nFrom: ålice@sender.test\r\n\r\nHallo\r\n".encode()
@@ -201,34 +164,6 @@ def test_route_table_sends_a_domain_to_a_fixed_relay(
 # -- a smart host with STARTTLS and AUTH (aiosmtpd) ---------------------------------
 
 
-def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 class _Recorder:
     def __init__(self) -> None:
         self.received: list[tuple[Envelope, bool, bool]] = []
@@ -249,7 +184,7 @@ class _Recorder:
 
 @pytest.fixture
 def smart_host(tmp_path: Path) -> Iterator[tuple[Controller, _Recorder, Path]]:
-    cert, key = _certificate(tmp_path, "relay.test")
+    cert, key = self_signed(tmp_path, "relay.test")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     recorder = _Recorder()

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from posthorn.address import Address
 from posthorn.envelope import Envelope, Recipient
-from posthorn.queue import sqlite_rows
+from posthorn.queue import sqlite_schema
 from posthorn.queue.model import NewMessage
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.routing.routes import File, Pipe, Refused
 from posthorn.smtp.reply import Reply
 
-V1 = sqlite_rows._SCHEMA.replace("    route TEXT,\n", "")
+V1 = sqlite_schema._SCHEMA.replace("    route TEXT,\n", "")
 
 
 def test_version_1_database_is_migrated(tmp_path: Path) -> None:

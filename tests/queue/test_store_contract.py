@@ -1,96 +1,21 @@
-"""The QueueStore contract (src/posthorn/queue/store.py), run against every store: the
-embedded SQLite store and the shared PostgreSQL store (a real server started by the test
-session, tests/support/postgres.py). Each test gets a fresh database."""
+"""The QueueStore contract (src/posthorn/queue/store.py), run against every store
+(tests/queue/conftest.py: the embedded SQLite store and the shared PostgreSQL store, a
+fresh database each time): commits, claims, records, scheduling and operator actions.
+Leases are in test_store_leases.py."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
-from posthorn.address import Address
-from posthorn.envelope import Envelope, Recipient
-from posthorn.queue.model import NewMessage, RcptState, RecipientUpdate, new_queue_id
-from posthorn.queue.postgres import PostgresStore
-from posthorn.queue.sqlite import SqliteStore
+from posthorn.queue.model import NewMessage, RcptState, RecipientUpdate
 from posthorn.queue.store import QueueStore, StoreError
 from posthorn.routing.routes import File, Pipe, Refused
 from posthorn.smtp.reply import Reply
-
-T = TypeVar("T")
-T0 = 1_700_000_000.0
-
-
-@dataclass
-class Backend:
-    name: str
-    make: Callable[[], QueueStore]  # a new store object on the same database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
-        path = tmp_path / "queue.db"
-        return Backend("sqlite", lambda: SqliteStore(path))
-    dsn: str = request.getfixturevalue("pg_dsn")
-    return Backend("postgresql", lambda: PostgresStore(dsn, node="test"))
-
-
-def run(backend: Backend, scenario: Callable[..., Coroutine[Any, Any, T]], *more: int) -> T:
-    """Run `scenario(store, *other stores)` with open stores on one database."""
-
-    async def main() -> T:
-        stores = [backend.make() for _ in range(1 + len(more))]
-        for store in stores:
-            await store.open()
-        try:
-            return await scenario(*stores)
-        finally:
-            for store in stores:
-                await store.close()
-
-    return asyncio.run(main())
-
-
-def message(
-    *rcpts: str, content: bytes = b"Subject: t\r\n\r\nbody\r\n", arrival: float = T0
-) -> NewMessage:
-    envelope = Envelope(
-        Address("alice", "example.org"),
-        tuple(
-            Recipient(
-                Address.parse(r, utf8=True),
-                frozenset({"SUCCESS", "FAILURE"}) if i == 0 else None,
-                f"rfc822;{r}" if i == 0 else None,
-            )
-            for i, r in enumerate(rcpts or ("bob@example.net",))
-        ),
-        body="8BITMIME",
-        smtputf8=True,
-        ret="HDRS",
-        envid="env-1",
-        client_address="192.0.2.7",
-        client_name="client.example.org",
-        helo="client.example.org",
-        auth_user="alice",
-        arrival=arrival,
-    )
-    return NewMessage(new_queue_id(arrival), envelope, content)
-
-
-def delivered(index: int) -> RecipientUpdate:
-    return RecipientUpdate(index, RcptState.DELIVERED, "250 2.0.0 ok", "mx[192.0.2.1]:25")
-
-
-def deferred(index: int, until: float) -> RecipientUpdate:
-    return RecipientUpdate(index, RcptState.PENDING, "451 4.4.1 refused", "", until)
-
+from support.stores import T0, Backend, deferred, delivered, message, run
 
 # -- commit, get, list, content ----------------------------------------------------------
 
@@ -172,7 +97,7 @@ def test_a_duplicate_queue_id_fails_alone(backend: Backend) -> None:
     run(backend, scenario)
 
 
-# -- claim, lease, record ------------------------------------------------------------------
+# -- claim and record ------------------------------------------------------------------------
 
 
 def test_claim_takes_due_unheld_unleased_messages(backend: Backend) -> None:
@@ -267,90 +192,6 @@ def test_a_message_with_nothing_pending_leaves_the_queue(backend: Backend) -> No
         assert await store.content(m.qid) is None
         assert await store.list() == []
         assert await store.next_due() is None
-
-    run(backend, scenario)
-
-
-def test_a_node_that_lost_its_lease_cannot_record(backend: Backend) -> None:
-    """Node a stalls past its lease; b claims, delivers and finishes; a comes back."""
-
-    async def scenario(a: QueueStore, b: QueueStore) -> None:
-        await a.commit(message("x@example.net", "y@example.net"))
-        (mine,) = await a.claim(T0, 10, 60, "a")
-        (theirs,) = await b.claim(T0 + 61, 10, 60, "b")
-        assert theirs.qid == mine.qid
-        await b.record(theirs.qid, [delivered(0), deferred(1, T0 + 900)], "b")
-        await a.record(mine.qid, [deferred(0, T0 + 100), deferred(1, T0 + 100)], "a", [message()])
-        got = await b.get(mine.qid)
-        assert got is not None
-        assert [r.state for r in got.recipients] == [RcptState.DELIVERED, RcptState.PENDING]
-        assert [r.attempts for r in got.recipients] == [1, 1]
-        assert got.recipients[1].next_attempt == T0 + 900
-        assert len(await b.list()) == 1  # a's bounce was dropped with its results
-        # And once b has finished it, a's late results cannot bring it back.
-        (theirs,) = await b.claim(T0 + 901, 10, 60, "b")
-        await b.record(theirs.qid, [delivered(1)], "b")
-        await a.record(mine.qid, [deferred(1, T0 + 100)], "a")
-        assert await a.list() == []
-
-    run(backend, scenario, 1)
-
-
-def test_lease_takes_one_message_unless_another_owner_holds_it(backend: Backend) -> None:
-    held = message()
-    held = NewMessage(held.qid, held.envelope, held.content, hold=True)
-    busy = message()
-
-    async def scenario(a: QueueStore, b: QueueStore) -> None:
-        await a.commit(held)
-        await a.commit(busy)
-        (claimed,) = await a.claim(T0, 10, 60, "runner")
-        assert claimed.qid == busy.qid
-        got = await b.lease(held.qid, T0, 30, "admin")  # held or not, due or not
-        assert got is not None
-        assert (got.lease_owner, got.lease_until, got.hold) == ("admin", T0 + 30, True)
-        refused = await b.lease(busy.qid, T0 + 10, 30, "admin")
-        assert refused is not None
-        assert refused.lease_owner == "runner"  # not from under an unexpired lease
-        taken = await b.lease(busy.qid, T0 + 61, 30, "admin")
-        assert taken is not None
-        assert taken.lease_owner == "admin"
-        assert await b.lease("F" * 16, T0, 30, "admin") is None
-        # The admin's lease keeps runners away like any other.
-        assert await a.claim(T0 + 62, 10, 60, "runner") == []
-
-    run(backend, scenario, 1)
-
-
-def test_release_and_release_all_touch_only_their_owner(backend: Backend) -> None:
-    async def scenario(store: QueueStore) -> None:
-        for _ in range(3):
-            await store.commit(message())
-        mine = await store.claim(T0, 2, 600, "a")
-        (theirs,) = await store.claim(T0, 5, 600, "b")
-        await store.release(theirs.qid, "a")  # not a's to release
-        assert await store.claim(T0, 5, 600, "c") == []
-        assert await store.release_all("a") == 2
-        again = await store.claim(T0, 5, 600, "c")
-        assert sorted(m.qid for m in again) == sorted(m.qid for m in mine)
-        await store.release(theirs.qid, "b")
-        (last,) = await store.claim(T0, 5, 600, "c")
-        assert last.qid == theirs.qid
-
-    run(backend, scenario)
-
-
-def test_renew_extends_only_the_owners_leases(backend: Backend) -> None:
-    async def scenario(store: QueueStore) -> None:
-        await store.commit(message())
-        await store.commit(message())
-        (m1,) = await store.claim(T0, 1, 60, "a")
-        (m2,) = await store.claim(T0, 1, 60, "b")
-        assert await store.renew([m1.qid, m2.qid], "a", T0 + 500) == 1
-        (taken,) = await store.claim(T0 + 61, 5, 1000, "c")
-        assert taken.qid == m2.qid  # b's lease ran out; a's was renewed
-        assert await store.claim(T0 + 499, 5, 60, "c") == []
-        assert [m.qid for m in await store.claim(T0 + 500, 5, 60, "c")] == [m1.qid]
 
     run(backend, scenario)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,13 +28,13 @@ def password_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def secure_server(
-    tmp_path: Path, pki: Pki, password_file: Path
-) -> Iterator[Callable[..., Server]]:
-    """Start a server with TLS and the AUTH user alice; extra config text is appended.
+    make_server: Callable[..., Server], pki: Pki, password_file: Path
+) -> Callable[..., Server]:
+    """Start a server with TLS and the AUTH user alice, holding what it accepts; extra
+    config text is appended.
 
     By default no network is trusted, so relaying needs AUTH.
     """
-    started: list[Server] = []
 
     def make(extra: str = "", *, trusted: str = "[]", auth: str = "", name: str = "") -> Server:
         text = (
@@ -45,13 +45,9 @@ def secure_server(
             + '[mailauth]\nspf = "none"\ndkim = "none"\ndmarc = "none"\n'
             + extra
         )
-        server = Server(tmp_path / (name or f"mx{len(started)}"), text, extra_args=("--hold",))
-        started.append(server.start())
-        return server
+        return make_server(text, "--hold", name=name)
 
-    yield make
-    for server in started:
-        server.stop()
+    return make
 
 
 @pytest.fixture

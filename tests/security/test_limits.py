@@ -8,7 +8,7 @@ import smtplib
 import time
 from collections.abc import Callable
 
-from support.rawsmtp import Raw
+from support.raw import Raw
 from support.server import Server, wait_for
 
 UNTRUSTED = (

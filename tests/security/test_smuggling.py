@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from support.rawsmtp import Raw
+from support.raw import Raw
 from support.server import Server
 
 SEQUENCES = [

@@ -144,9 +144,7 @@ def test_plaintext_pipelined_after_starttls_is_discarded(
     assert _queued(server) == []
 
 
-def test_implicit_tls_listener(
-    secure_server: Callable[..., Server], pki: Pki, password_file: object
-) -> None:
+def test_implicit_tls_listener(secure_server: Callable[..., Server], pki: Pki) -> None:
     port = free_port()
     server = secure_server(f'[submission]\ntls_listen = ["127.0.0.1:{port}"]\n')
     wait_for(lambda: _connectable(port), what="implicit TLS port")

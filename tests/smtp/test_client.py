@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from test_server import Driver
-
 from posthorn.smtp.client import BadReply, ClientConnection, ClientWait, Closed, Received
 from posthorn.smtp.extensions import Capabilities, parse_ehlo
 from posthorn.smtp.reply import Reply
+from support.coredriver import Driver
 
 
 def replies(client: ClientConnection) -> list[object]:

@@ -11,72 +11,7 @@ from posthorn.smtp.data import ContentLimits
 from posthorn.smtp.extensions import Capabilities
 from posthorn.smtp.reply import Reply
 from posthorn.smtp.server import ALLOWED, ServerConnection, State
-
-CAPS = Capabilities(
-    size=10_000,
-    pipelining=True,
-    eightbitmime=True,
-    smtputf8=True,
-    enhancedstatuscodes=True,
-    chunking=True,
-    dsn=True,
-    starttls=True,
-    auth=("PLAIN",),
-)
-
-OK: dict[type, Reply] = {
-    ev.Helo: Reply(250, None, ("mx.test",)),
-    ev.Ehlo: Reply(250, None, ("mx.test", "PIPELINING")),
-    ev.Mail: Reply(250, "2.1.0", ("Ok",)),
-    ev.Rcpt: Reply(250, "2.1.5", ("Ok",)),
-    ev.Data: Reply(354, None, ("Go ahead",)),
-    ev.EndOfMessage: Reply(250, "2.0.0", ("queued",)),
-    ev.ChunkReceived: Reply(250, "2.0.0", ("chunk",)),
-    ev.Rset: Reply(250, "2.0.0", ("Ok",)),
-    ev.Noop: Reply(250, "2.0.0", ("Ok",)),
-    ev.Quit: Reply(221, "2.0.0", ("Bye",)),
-    ev.Help: Reply(214, "2.0.0", ("help",)),
-    ev.Vrfy: Reply(252, "2.0.0", ("maybe",)),
-    ev.Expn: Reply(252, "2.0.0", ("maybe",)),
-    ev.Turn: Reply(502, "5.5.1", ("no",)),
-    ev.StartTls: Reply(220, "2.0.0", ("Ready to start TLS",)),
-    ev.Auth: Reply(334, None, ("",)),
-    ev.AuthResponse: Reply(235, "2.7.0", ("Authenticated",)),
-    ev.Etrn: Reply(250, "2.0.0", ("queued",)),
-}
-
-
-class Driver:
-    """A minimal session: accepts everything, records events and reply codes."""
-
-    def __init__(self, caps: Capabilities = CAPS, limits: ContentLimits | None = None) -> None:
-        self.conn = ServerConnection(caps, limits)
-        self.out = bytearray(self.conn.send(Reply(220, None, ("mx.test ESMTP",))))
-        self.events: list[object] = []
-        self.content = b""
-
-    def feed(self, data: bytes) -> list[tuple[str, int]]:
-        """Feed bytes; return (event name, reply code) for each answered event."""
-        self.conn.receive_data(data)
-        answered = []
-        while True:
-            event = self.conn.next_event()
-            if event is ev.Wait.NEED_DATA or isinstance(event, ev.ConnectionClosed):
-                return answered
-            self.events.append(event)
-            if isinstance(event, ev.MessageData):
-                self.content += event.data
-                continue
-            if isinstance(event, ev.Invalid):
-                reply = event.reply
-            elif isinstance(event, ev.EndOfMessage | ev.ChunkReceived) and event.problem:
-                reply = event.problem
-            else:
-                reply = OK[type(event)]
-            self.out += self.conn.send(reply)
-            answered.append((type(event).__name__, reply.code))
-            if self.conn.state is State.CLOSED:
-                return answered
+from support.coredriver import CAPS, Driver
 
 
 def codes(driver: Driver, data: bytes) -> list[int]:

@@ -1,12 +1,14 @@
 """Running `posthorn` subcommands in a subprocess against a test server, in text mode.
 
 Like `Server.cli`, plus an environment to add to (DEAD, TZ, PYTHONIOENCODING, HOME) and
-text input and output.
+text input and output; `queue_list` reads the queue as data.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+from typing import Any
 
 from support.server import Server, env, posthorn_cmd
 
@@ -31,3 +33,11 @@ def run(
         env=environment,
         timeout=60,
     )
+
+
+def queue_list(server: Server) -> list[dict[str, Any]]:
+    """`posthorn queue list --json`: the queued messages as data."""
+    result = run(server, "queue", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    data: list[dict[str, Any]] = json.loads(result.stdout)
+    return data

@@ -1,5 +1,11 @@
-"""Drive the sans-I/O server core in memory with any bytes: the shared part of the
-hypothesis fuzz tests (tests/security) and the atheris harnesses (fuzz/)."""
+"""Drive the sans-I/O server core in memory with any bytes, as a permissive session would.
+
+The one in-memory driver of the server core: the state machine tests (tests/smtp), the
+client core's pairing with the server core, the hypothesis fuzz tests (tests/security)
+and the atheris harnesses (fuzz/). Every event is answered with the positive reply a
+policy that accepts everything would give (or a refusal, when asked for), and the
+core's invariants are checked on the way (AssertionError when one breaks).
+"""
 
 from __future__ import annotations
 
@@ -25,74 +31,95 @@ CAPS = Capabilities(
     help=True,
 )
 
-# What a permissive policy answers: the positive reply for each kind of event.
+GREETING = Reply(220, None, ("mx.test ESMTP",))
+
+# What a permissive policy answers: the reply for each kind of event.
 POSITIVE: dict[type, Reply] = {
-    ev.Helo: Reply(250, None, ("ok",)),
-    ev.Ehlo: Reply(250, None, ("ok", "PIPELINING")),
+    ev.Helo: Reply(250, None, ("mx.test",)),
+    ev.Ehlo: Reply(250, None, ("mx.test", "PIPELINING")),
     ev.Mail: Reply(250, "2.1.0", ("Ok",)),
     ev.Rcpt: Reply(250, "2.1.5", ("Ok",)),
-    ev.Data: Reply(354, None, ("go",)),
+    ev.Data: Reply(354, None, ("Go ahead",)),
     ev.EndOfMessage: Reply(250, "2.0.0", ("queued",)),
     ev.ChunkReceived: Reply(250, "2.0.0", ("chunk",)),
+    ev.Rset: Reply(250, "2.0.0", ("Ok",)),
+    ev.Noop: Reply(250, "2.0.0", ("Ok",)),
     ev.Quit: Reply(221, "2.0.0", ("Bye",)),
-    ev.StartTls: Reply(220, "2.0.0", ("Ready",)),
+    ev.Help: Reply(214, "2.0.0", ("help",)),
+    ev.Vrfy: Reply(252, "2.0.0", ("maybe",)),
+    ev.Expn: Reply(252, "2.0.0", ("maybe",)),
+    ev.Turn: Reply(502, "5.5.1", ("no",)),
+    ev.StartTls: Reply(220, "2.0.0", ("Ready to start TLS",)),
     ev.Auth: Reply(334, None, ("",)),
-    ev.AuthResponse: Reply(235, "2.7.0", ("ok",)),
+    ev.AuthResponse: Reply(235, "2.7.0", ("Authenticated",)),
+    ev.Etrn: Reply(250, "2.0.0", ("queued",)),
 }
 REFUSAL = Reply(550, "5.0.0", ("no",))
-OK = Reply(250, "2.0.0", ("Ok",))
+
+# Message content arrives only while a message is being read or just refused.
+_CONTENT_STATES = (State.DATA, State.BDAT, State.RCPT, State.SESSION, State.MAIL)
 
 
-def answer(event: ev.Event, refuse: bool) -> Reply:
+def answer(event: ev.Event, refuse: bool = False) -> Reply:
+    """The reply to `event`: the core's own reply for a mistake, else POSITIVE's."""
     if isinstance(event, ev.Invalid):
         return event.reply
-    if isinstance(event, ev.EndOfMessage) and event.problem is not None:
+    if isinstance(event, ev.EndOfMessage | ev.ChunkReceived) and event.problem is not None:
         return event.problem
-    if isinstance(event, ev.ChunkReceived) and event.problem is not None:
-        return event.problem
-    return REFUSAL if refuse else POSITIVE.get(type(event), OK)
+    return REFUSAL if refuse else POSITIVE[type(event)]
+
+
+class Driver:
+    """A session that answers every event; records the events, the content and the
+    bytes the core sent. `refusals`: for each answered event in turn, refuse it?"""
+
+    def __init__(
+        self,
+        caps: Capabilities = CAPS,
+        limits: ContentLimits | None = None,
+        refusals: Iterable[bool] = (),
+    ) -> None:
+        self.conn = ServerConnection(caps, limits)
+        self.out = bytearray(self.conn.send(GREETING))
+        self.events: list[ev.Event] = []
+        self.content = b""
+        self.fed = 0
+        self._refusals = iter(refusals)
+
+    def feed(self, data: bytes) -> list[tuple[str, int]]:
+        """Feed bytes (b"": the peer closed); (event name, reply code) of each answer."""
+        self.conn.receive_data(data)
+        self.fed += len(data)
+        answered: list[tuple[str, int]] = []
+        while self.conn.state is not State.CLOSED:
+            event = self.conn.next_event()
+            if event is ev.Wait.NEED_DATA or isinstance(event, ev.ConnectionClosed):
+                break
+            self.events.append(event)
+            if isinstance(event, ev.MessageData):
+                assert self.conn.state in _CONTENT_STATES
+                self.content += event.data
+                continue
+            before = self.conn.state
+            reply = answer(event, next(self._refusals, False))
+            self.out += self.conn.send(reply)
+            started_tls = (before, self.conn.state) == (State.SESSION, State.READY)
+            if isinstance(event, ev.StartTls) and started_tls:
+                assert self.conn.buffered == 0  # plaintext after STARTTLS is gone
+            answered.append((type(event).__name__, reply.code))
+        assert self.conn.buffered <= self.fed
+        return answered
 
 
 def drive(
     chunks: Iterable[bytes], refusals: Iterable[bool] = (), limits: ContentLimits | None = None
 ) -> tuple[ServerConnection, list[ev.Event]]:
-    """Feed every chunk, answering every event; return the connection and the events.
-
-    Checks the core's invariants on the way (AssertionError when one breaks).
-    """
-    conn = ServerConnection(CAPS, limits or ContentLimits(max_size=10_000))
-    conn.send(Reply(220, None, ("mx.test ESMTP",)))
-    refuse = iter(refusals)
-    events: list[ev.Event] = []
-    fed = 0
+    """Feed every chunk, then the end of the stream; return the connection and the
+    events. Raises AssertionError when one of the core's invariants breaks."""
+    driver = Driver(limits=limits, refusals=refusals)
     for chunk in [*chunks, b""]:
-        conn.receive_data(chunk)
-        fed += len(chunk)
-        while True:
-            event = conn.next_event()
-            if event is ev.Wait.NEED_DATA or isinstance(event, ev.ConnectionClosed):
-                break
-            events.append(event)
-            if isinstance(event, ev.MessageData):
-                assert conn.state in (
-                    State.DATA,
-                    State.BDAT,
-                    State.RCPT,
-                    State.SESSION,
-                    State.MAIL,
-                )
-                continue
-            before = conn.state
-            conn.send(answer(event, next(refuse, False)))
-            if (
-                isinstance(event, ev.StartTls)
-                and conn.state is State.READY
-                and before is State.SESSION
-            ):
-                assert conn.buffered == 0  # plaintext after STARTTLS is gone
-            assert isinstance(conn.state, State)
-        assert conn.buffered <= fed
-        if conn.state is State.CLOSED:
-            assert isinstance(conn.next_event(), ev.ConnectionClosed)
+        driver.feed(chunk)
+        if driver.conn.state is State.CLOSED:
+            assert isinstance(driver.conn.next_event(), ev.ConnectionClosed)
             break
-    return conn, events
+    return driver.conn, driver.events

@@ -1,13 +1,13 @@
 """Receivers and senders for relay tests: Postfix's smtp-sink, Posthorn instances on
 distinct loopback addresses that share one port (MX hosts all listen on "port 25"), and
-waiting on log lines. Every wait polls with a deadline; nothing sleeps for a fixed time.
+the sending Posthorn's config. Every wait polls with a deadline; nothing sleeps for a
+fixed time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -110,41 +110,27 @@ class Sink:
         shutil.rmtree(self.dump, ignore_errors=True)
 
 
-def sender_config(dns_address: str, port: int, extra: str = "") -> str:
-    """Config of the sending Posthorn: its own domain, the test DNS, fast timeouts."""
-    return textwrap.dedent(f"""\
-        [server]
-        hostname = "sender.test"
-        [local]
-        domains = ["sender.test"]
-        [queue]
-        retry = "fast"
-        [dns]
-        nameservers = ["{dns_address}"]
-        timeout = 2.0
-        [smtp_client]
-        port = {port}
-        connect_timeout = 3.0
-        greeting_timeout = 5.0
-        command_timeout = 5.0
-        mail_timeout = 5.0
-        rcpt_timeout = 5.0
-        data_timeout = 5.0
-        data_block_timeout = 5.0
-        data_end_timeout = 5.0
-        """) + textwrap.dedent(extra)
+_FAST_TIMEOUTS = (
+    "greeting_timeout", "command_timeout", "mail_timeout", "rcpt_timeout", "data_timeout",
+    "data_block_timeout", "data_end_timeout",
+)  # fmt: skip
 
 
-def wait_log(server: Server, pattern: str, count: int = 1, timeout: float = 20.0) -> list[str]:
-    """Lines of the server's log matching `pattern` (a regex), once there are `count`."""
-    regex = re.compile(pattern)
-
-    def found() -> list[str]:
-        lines = [line for line in server.log().splitlines() if regex.search(line)]
-        return lines if len(lines) >= count else []
-
-    wait_for(found, timeout, f"{count} log line(s) /{pattern}/\n{server.log()}")
-    return found()
+def sender_config(
+    dns_address: str, port: int, extra: str = "", *, local: str = "", queue: str = ""
+) -> str:
+    """Config of the sending Posthorn: its own domain, the test DNS, fast timeouts.
+    `local` and `queue` go on in those sections; `extra` goes on in [smtp_client] and
+    may open further tables."""
+    return (
+        '[server]\nhostname = "sender.test"\n'
+        f'[local]\ndomains = ["sender.test"]\n{local}'
+        f'[queue]\nretry = "fast"\n{queue}'
+        f'[dns]\nnameservers = ["{dns_address}"]\ntimeout = 2.0\n'
+        f"[smtp_client]\nport = {port}\nconnect_timeout = 3.0\n"
+        + "".join(f"{name} = 5.0\n" for name in _FAST_TIMEOUTS)
+        + textwrap.dedent(extra)
+    )
 
 
 def send(server: Server, sender: str, recipients: list[str], data: bytes) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -54,6 +55,18 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str =
             raise AssertionError(f"timed out waiting for {what or predicate}")
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+def wait_log(server: Server, pattern: str, count: int = 1, timeout: float = 20.0) -> list[str]:
+    """Lines of the server's log matching `pattern` (a regex), once there are `count`."""
+    regex = re.compile(pattern)
+
+    def found() -> list[str]:
+        lines = [line for line in server.log().splitlines() if regex.search(line)]
+        return lines if len(lines) >= count else []
+
+    wait_for(found, timeout, f"{count} log line(s) /{pattern}/\n{server.log()}")
+    return found()
 
 
 @dataclass
@@ -123,7 +136,7 @@ class Server:
             self.proc.wait()
             self.proc = None
 
-    def smtp(self, **kwargs: object) -> smtplib.SMTP:
+    def smtp(self) -> smtplib.SMTP:
         return smtplib.SMTP(self.host, self.port, local_hostname="client.test", timeout=10)
 
     def maildir(self, user: str) -> Path:

@@ -1,48 +1,27 @@
-"""Self-signed certificates for tests (cryptography), for TLS servers started in a test.
+"""Throw-away certificates for tests, made in this process by Posthorn's own
+`posthorn.certs` (the code behind `posthorn tls selfsigned`).
 
-`self_signed(dir)` writes `cert.pem` and `key.pem` for `localhost` and 127.0.0.1 and
-returns their paths; a client that trusts `cert.pem` as its CA verifies the server.
+`self_signed(dir, name)` writes `cert.pem` and `key.pem` (mode 0600) for `name`,
+`localhost`, 127.0.0.1 and ::1, valid from `start` to `end` days from now (by default
+from an hour ago for a day), and returns their paths; a client that trusts
+`cert.pem` as its CA verifies the server. Tests of the `posthorn tls selfsigned` command
+itself use `support.tlsauth.make_pki`, which runs the command.
 """
 
 from __future__ import annotations
 
 import datetime
-import ipaddress
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from posthorn.certs import write_certificate
 
 
-def self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+def self_signed(
+    directory: Path, name: str = "localhost", *, start: float = -1 / 24, end: float = 1.0
+) -> tuple[Path, Path]:
     now = datetime.datetime.now(datetime.UTC)
-    alt_names = x509.SubjectAlternativeName(
-        [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(alt_names, critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    valid_from = now + datetime.timedelta(days=start)
+    valid_until = now + datetime.timedelta(days=end)
+    write_certificate(name, cert, key, valid_from, valid_until)
+    return cert, key

@@ -1,8 +1,8 @@
 """STARTTLS and AUTH on submission: `posthorn send` against a real TLS server (aiosmtpd).
 
-Posthorn's own server side of TLS and AUTH is another issue's; the client side is tested
-here against aiosmtpd, which speaks STARTTLS with a self-signed certificate made by
-`cryptography`, and AUTH PLAIN/LOGIN with a password check of ours.
+The client side is tested here against aiosmtpd, which speaks STARTTLS with a
+throw-away certificate (tests/support/tls_cert.py) and AUTH PLAIN/LOGIN with a password
+check of ours; Posthorn's own server side of TLS and AUTH is tested in tests/security.
 """
 
 from __future__ import annotations

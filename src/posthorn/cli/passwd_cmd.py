@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from posthorn.cli.common import EX_DATAERR, EX_NOUSER, EX_OK, add_common, load_config
+from posthorn.config import password_file
 from posthorn.passwords import PasswordFile, PasswordFileError
 
 
@@ -27,7 +28,7 @@ def _read_password() -> str | None:
 
 def cmd_passwd(args: argparse.Namespace) -> int:
     config = load_config(args)
-    path = args.file or config.auth.password_file.replace("{data_dir}", config.server.data_dir)
+    path = args.file or password_file(config)
     passwords = PasswordFile(Path(path))
     try:
         if args.delete:

@@ -220,7 +220,7 @@ def cmd_queue_delete(args: argparse.Namespace) -> int:
 def cmd_queue_init(args: argparse.Namespace) -> int:
     """Create the queue's schema, or migrate it to this version (also done at start-up)."""
     from posthorn import daemon
-    from posthorn.queue import sqlite_rows
+    from posthorn.queue import sqlite_schema
     from posthorn.queue.postgres import init_schema
 
     config = load_config(args)
@@ -231,7 +231,7 @@ def cmd_queue_init(args: argparse.Namespace) -> int:
         store = daemon.open_store(config)
         await store.open()  # creates or migrates the database file
         await store.close()
-        return None, sqlite_rows.SCHEMA_VERSION
+        return None, sqlite_schema.SCHEMA_VERSION
 
     try:
         before, after = asyncio.run(init())
@@ -242,7 +242,7 @@ def cmd_queue_init(args: argparse.Namespace) -> int:
         done = "ready"
     elif before == 0:
         done = "created"
-    elif before is not None and before < after:
+    elif before < after:
         done = f"migrated from version {before}"
     else:
         done = "up to date"

@@ -1,8 +1,9 @@
-"""Configuration: TOML file -> frozen dataclasses (see schema.py for every setting)."""
+"""Configuration: TOML file -> frozen dataclasses (schema.py: the sections and where each
+lives; the section modules: every setting with its default and documentation)."""
 
 from posthorn.config.loader import ConfigError, load_text
 from posthorn.config.render import render
-from posthorn.config.resolve import default_data_dir, load, resolve
+from posthorn.config.resolve import default_data_dir, load, password_file, resolve
 from posthorn.config.schema import (
     AliasesConfig,
     AuthConfig,
@@ -49,6 +50,7 @@ __all__ = [
     "default_data_dir",
     "load",
     "load_text",
+    "password_file",
     "render",
     "resolve",
 ]

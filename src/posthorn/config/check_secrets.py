@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 from posthorn.config.problems import Level, Problem, error, readable_file, warning
+from posthorn.config.resolve import password_file
 from posthorn.config.schema import Config
 
 __all__ = ["check_auth_passwords", "check_dkim", "check_tls"]
@@ -160,7 +161,7 @@ def check_dkim(config: Config) -> list[Problem]:
 def check_auth_passwords(config: Config) -> list[Problem]:
     from posthorn.passwords import PasswordFileError, parse
 
-    path = config.auth.password_file.replace("{data_dir}", config.server.data_dir)
+    path = password_file(config)
     submission = config.submission.listen or config.submission.tls_listen
     if not os.path.lexists(path):
         if submission:

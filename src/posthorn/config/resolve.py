@@ -1,7 +1,8 @@
 """Computed defaults: the values that depend on the machine, filled in once at start-up.
 
 Owns: the host name (FQDN), the default data directory, the default local domains, the
-config file's default location and the command-line overrides. Does not own parsing.
+AUTH password file's path, the config file's default location and the command-line
+overrides. Does not own parsing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from posthorn.config.loader import ConfigError, load_file
 from posthorn.config.schema import Config
 
-__all__ = ["default_data_dir", "load", "resolve"]
+__all__ = ["default_data_dir", "load", "password_file", "resolve"]
 
 
 def default_data_dir() -> Path:
@@ -49,6 +50,11 @@ def resolve(
         domains = ("localhost",) if hostname == "localhost" else ("localhost", hostname)
         local = dataclasses.replace(local, domains=domains)
     return dataclasses.replace(config, server=server, local=local)
+
+
+def password_file(config: Config) -> str:
+    """The AUTH password file of a resolved config, with {data_dir} expanded."""
+    return config.auth.password_file.replace("{data_dir}", config.server.data_dir)
 
 
 def load(path: str | None) -> Config:

@@ -1,9 +1,9 @@
 """The file delivery agent: `/path` targets of aliases and forward files, as mbox appends.
 
-Owns: delivering a `File` route: the loop check and delivery headers of local delivery,
-the mbox entry, and the append done with the privileges of the route's account when
-running as root (in a child process, see `privileges.py`), so that a forward file
-cannot write where its owner could not. Does not own the mbox format (`mbox.py`).
+Owns: delivering a `File` route: the mbox entry of the final form (`final.py`), and the
+append done with the privileges of the route's account when running as root (in a child
+process, see `privileges.py`), so that a forward file cannot write where its owner
+could not. Does not own the mbox format (`mbox.py`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from posthorn.delivery import mbox
-from posthorn.delivery.local import busy, delivery_headers, loop_check
-from posthorn.delivery.privileges import credentials_for, run_as
-from posthorn.message import eol
-from posthorn.outcome import Deferred, Delivered, Outcome, from_oserror
+from posthorn.delivery.final import account, busy, final_form
+from posthorn.delivery.privileges import run_as
+from posthorn.outcome import Deferred, Delivered, Failed, Outcome, from_oserror
 from posthorn.queue.model import QueuedMessage, RecipientStatus
 from posthorn.routing.accounts import Accounts
 from posthorn.routing.routes import File, Route
@@ -45,14 +44,12 @@ class FileDelivery:
         self, message: QueuedMessage, content: bytes, route: File, rcpt: RecipientStatus
     ) -> Outcome:
         relay = f"file:{route.path}"
-        looped = loop_check(content, rcpt.recipient.address)
-        if looped is not None:
-            return looped
-        try:
-            creds = credentials_for(route.user, self.accounts)
-        except LookupError as exc:
-            return Deferred(Reply(451, "4.3.5", (f"cannot deliver to file: {exc}",)), relay)
-        data = eol.to_lf(delivery_headers(message, rcpt) + content)
+        data = final_form(message, content, rcpt)
+        if isinstance(data, Failed):
+            return data
+        creds = account(route.user, self.accounts, relay, "deliver to file")
+        if isinstance(creds, Deferred):
+            return creds
         item = mbox.entry(message.envelope.sender, message.envelope.arrival, data)
         path = Path(route.path)
         try:

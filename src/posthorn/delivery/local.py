@@ -1,10 +1,10 @@
 """The local delivery agent: recipients routed to a user's mailbox, Maildir or mbox.
 
-Owns: the mailbox path templates, the headers added at final delivery (Return-Path and
-Delivered-To, RFC 5321 section 4.4), the Delivered-To loop check that every local
-agent (mailbox, file, pipe) applies before it delivers, CRLF -> LF for the file, and
-turning the result into an `Outcome` per recipient. Runs the file work on a worker
-thread. Does not own routing or the mailbox formats (`maildir.py`, `mbox.py`).
+Owns: the mailbox path templates, choosing Maildir or mbox for a route, and turning the
+result into an `Outcome` per recipient. Runs the file work on a worker thread. Does not
+own routing, the steps every local agent shares (loop check, Return-Path and
+Delivered-To, LF line endings: `final.py`) or the mailbox formats (`maildir.py`,
+`mbox.py`).
 """
 
 from __future__ import annotations
@@ -13,44 +13,14 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from posthorn.address import Address, AddressError
 from posthorn.delivery import maildir, mbox
-from posthorn.message import eol, headers
-from posthorn.outcome import Deferred, Delivered, Failed, Outcome, from_oserror
+from posthorn.delivery.final import busy, final_form
+from posthorn.outcome import Delivered, Failed, Outcome, from_oserror
 from posthorn.queue.model import QueuedMessage, RecipientStatus
 from posthorn.routing.router import Mailbox, Mbox, Route
 from posthorn.smtp.reply import Reply
 
-__all__ = ["LocalDelivery", "busy", "delivery_headers", "loop_check"]
-
-
-def _key(text: str) -> str:
-    try:
-        address = Address.parse(text, utf8=True)
-    except AddressError:
-        return text.lower()
-    return f"{address.local.lower()}@{address.domain_key}"
-
-
-def loop_check(content: bytes, address: Address) -> Failed | None:
-    """A message that already carries `Delivered-To: address` went round in a loop: it
-    is bounced, not delivered again (the Postfix rule; RFC 3463 X.4.6)."""
-    wanted = _key(str(address))
-    for value in headers.delivered_to_values(headers.header_block(content)):
-        if _key(value) == wanted:
-            text = f"mail forwarding loop for <{address}>"
-            return Failed(Reply(554, "5.4.6", (text,)), "local")
-    return None
-
-
-def delivery_headers(message: QueuedMessage, rcpt: RecipientStatus) -> bytes:
-    return headers.return_path(message.envelope.sender) + headers.delivered_to(
-        rcpt.recipient.address
-    )
-
-
-def busy(exc: mbox.MailboxBusy, relay: str) -> Deferred:
-    return Deferred(Reply(451, "4.2.0", (f"mailbox busy: {exc.strerror}",)), relay)
+__all__ = ["LocalDelivery"]
 
 
 class LocalDelivery:
@@ -88,10 +58,9 @@ class LocalDelivery:
     def _deliver(
         self, message: QueuedMessage, content: bytes, route: Mailbox | Mbox, rcpt: RecipientStatus
     ) -> Outcome:
-        looped = loop_check(content, rcpt.recipient.address)
-        if looped is not None:
-            return looped
-        data = eol.to_lf(delivery_headers(message, rcpt) + content)
+        data = final_form(message, content, rcpt)
+        if isinstance(data, Failed):
+            return data
         try:
             if isinstance(route, Mbox):
                 item = mbox.entry(message.envelope.sender, message.envelope.arrival, data)

@@ -25,9 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from posthorn import log
-from posthorn.delivery.local import delivery_headers, loop_check
-from posthorn.delivery.privileges import Credentials, credentials_for, must_switch
-from posthorn.message import eol
+from posthorn.delivery.final import account, final_form
+from posthorn.delivery.privileges import Credentials, must_switch
 from posthorn.outcome import Deferred, Delivered, Failed, Outcome
 from posthorn.queue.model import QueuedMessage, RecipientStatus
 from posthorn.routing.accounts import Accounts
@@ -118,14 +117,12 @@ class PipeDelivery:
         self, message: QueuedMessage, content: bytes, route: Pipe, rcpt: RecipientStatus
     ) -> Outcome:
         relay = f"pipe:{shlex.split(route.command)[0]}"
-        looped = loop_check(content, rcpt.recipient.address)
-        if looped is not None:
-            return looped
-        try:
-            creds = credentials_for(route.user, self.accounts)
-        except LookupError as exc:
-            return Deferred(Reply(451, "4.3.5", (f"cannot run command: {exc}",)), relay)
-        data = eol.to_lf(delivery_headers(message, rcpt) + content)
+        data = final_form(message, content, rcpt)
+        if isinstance(data, Failed):
+            return data
+        creds = account(route.user, self.accounts, relay, "run command")
+        if isinstance(creds, Deferred):
+            return creds
         env = _environment(message, rcpt, creds, self.delimiter)
         try:
             return await asyncio.to_thread(self._run, route, creds, env, data, relay)

@@ -1,4 +1,4 @@
-"""SPF (RFC 7208) of one inbound message: does the client IP may send for the sender?
+"""SPF (RFC 7208) of one inbound message: may the client IP send for the sender?
 
 Owns: calling pyspf with the right identity (MAIL FROM, or postmaster@HELO for the null
 sender, RFC 7208 section 2.4) through the resolver of `lookup.py`, and turning its answer

@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 
 from posthorn.address import Address
 from posthorn.envelope import Recipient
+from posthorn.queue.codec import envelope_from, envelope_json
 from posthorn.queue.model import (
     NewMessage,
     QueuedMessage,
@@ -25,7 +26,6 @@ from posthorn.queue.model import (
     RecipientStatus,
     RecipientUpdate,
 )
-from posthorn.queue.sqlite_rows import envelope_from, envelope_json
 from posthorn.routing.routes import fixed_route_from_text, fixed_route_to_text
 
 __all__ = ["Conn"]

@@ -5,7 +5,8 @@ while a transaction is being written are batched into the next one, so many sess
 messages share one fsync (`synchronous=FULL` makes each COMMIT durable in WAL mode); and
 a reader thread for content, listings and the next due time, which WAL lets run beside
 the writer. Message content lives in its own table, so listing and claiming
-never read it. Does not own policy; see `store.py` for the contract.
+never read it. Does not own policy (see `store.py` for the contract), the SQL
+(`sqlite_rows.py`) or the schema (`sqlite_schema.py`).
 
 Raises `StoreError` when the database cannot be written.
 """
@@ -17,12 +18,14 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from posthorn import log
 from posthorn.queue import sqlite_rows as rows
+from posthorn.queue import sqlite_schema
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
 from posthorn.queue.store import StoreError
 
@@ -33,6 +36,23 @@ _Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 _Result = tuple["asyncio.Future[Any]", Any, BaseException | None]
 _MAX_BATCH = 1024
 _log = log.get("queue")
+
+
+def _wal(conn: sqlite3.Connection, patience: float = 10.0) -> None:
+    """Switch to WAL. Several processes opening a new queue at once race for this
+    change, and SQLite answers the losers "database is locked" at once rather than
+    waiting as busy_timeout does for other statements: so wait here."""
+    deadline = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 class _DbThread:
@@ -70,10 +90,10 @@ class _DbThread:
             # Queued mail is private: the database (and the -wal and -shm files SQLite
             # creates with its mode) readable by the owner only.
             os.chmod(self.path, 0o600)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn)
             # FULL: every COMMIT is fsynced in WAL mode, so a 250 survives power loss.
             conn.execute("PRAGMA synchronous=FULL")
-            rows.create_schema(conn)
+            sqlite_schema.create_schema(conn)
         return conn
 
     def _run(self, ready: asyncio.Future[None]) -> None:

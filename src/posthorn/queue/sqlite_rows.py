@@ -1,19 +1,20 @@
-"""SQL for the SQLite queue store: the schema and one function per operation.
+"""SQL for the SQLite queue store: one function per operation.
 
-Owns: the tables (messages, contents, recipients, schema_version), mapping rows to and
-from the queue model, and each statement. Every function takes an open connection inside
-a transaction that the caller (`sqlite.py`) manages. Does not own threading or commits.
+Owns: mapping rows to and from the queue model, and each statement. Every function
+takes an open connection inside a transaction that the caller (`sqlite.py`) manages.
+Does not own the tables and their migrations (`sqlite_schema.py`), the stored form of an
+envelope (`codec.py`), or threading and commits.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from posthorn.address import Address
-from posthorn.envelope import Envelope, Recipient
+from posthorn.envelope import Recipient
+from posthorn.queue.codec import envelope_from, envelope_json
 from posthorn.queue.model import (
     NewMessage,
     QueuedMessage,
@@ -23,108 +24,7 @@ from posthorn.queue.model import (
 )
 from posthorn.routing.routes import fixed_route_from_text, fixed_route_to_text
 
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS messages (
-    qid TEXT PRIMARY KEY,
-    envelope TEXT NOT NULL,
-    arrival REAL NOT NULL,
-    size INTEGER NOT NULL,
-    hold INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT NOT NULL DEFAULT '',
-    lease_until REAL NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS contents (qid TEXT PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS recipients (
-    qid TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    local TEXT NOT NULL,
-    domain TEXT NOT NULL,
-    domain_key TEXT NOT NULL,
-    notify TEXT,
-    orcpt TEXT,
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_reply TEXT NOT NULL DEFAULT '',
-    relay TEXT NOT NULL DEFAULT '',
-    next_attempt REAL NOT NULL DEFAULT 0,
-    warned INTEGER NOT NULL DEFAULT 0,
-    route TEXT,
-    PRIMARY KEY (qid, idx)
-);
-DROP INDEX IF EXISTS recipients_due;
-CREATE INDEX IF NOT EXISTS recipients_due_order ON recipients (state, next_attempt, qid);
-CREATE INDEX IF NOT EXISTS recipients_domain ON recipients (domain_key, state);
-"""
-
-
-# Each step takes the schema from version N to N + 1, in place; data is kept.
-_MIGRATIONS = {
-    # 1 -> 2: recipients.route holds the fixed route (file, pipe, refused) that alias
-    # expansion gave a recipient; NULL for an address routed at delivery time.
-    1: "ALTER TABLE recipients ADD COLUMN route TEXT",
-}
-
-
-def create_schema(conn: sqlite3.Connection) -> None:
-    """Create or migrate the schema, in one transaction: several processes (worker
-    processes, operator commands) may open the queue at the same moment."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        row = conn.execute("SELECT version FROM schema_version").fetchone()
-        version = SCHEMA_VERSION if row is None else int(row[0])
-        if row is None:
-            conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-        if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(f"queue schema {version} is newer than this Posthorn")
-        while version < SCHEMA_VERSION:
-            # Each step takes the schema from N to N + 1, data kept; all steps commit
-            # together, so a crash leaves the old schema or the new, never a mixture.
-            conn.execute(_MIGRATIONS[version])
-            version += 1
-            conn.execute("UPDATE schema_version SET version = ?", (version,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
 # -- mapping -------------------------------------------------------------------------
-
-
-def envelope_json(env: Envelope) -> str:
-    sender = None if env.sender is None else [env.sender.local, env.sender.domain]
-    return json.dumps(
-        {
-            "sender": sender,
-            "body": env.body,
-            "smtputf8": env.smtputf8,
-            "ret": env.ret,
-            "envid": env.envid,
-            "client_address": env.client_address,
-            "client_name": env.client_name,
-            "helo": env.helo,
-            "protocol": env.protocol,
-            "auth_user": env.auth_user,
-        },
-        ensure_ascii=False,
-    )
-
-
-def envelope_from(data: str, arrival: float, recipients: tuple[Recipient, ...]) -> Envelope:
-    fields: dict[str, Any] = json.loads(data)
-    sender = fields.pop("sender")
-    return Envelope(
-        sender=None if sender is None else Address(*sender),
-        recipients=recipients,
-        arrival=arrival,
-        **fields,
-    )
 
 
 def _recipient_status(row: sqlite3.Row | tuple[Any, ...]) -> RecipientStatus:

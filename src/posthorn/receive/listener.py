@@ -17,9 +17,10 @@ import ssl
 
 from posthorn import log
 from posthorn.receive.channel import Channel
+from posthorn.receive.context import SessionContext
 from posthorn.receive.conversation import Timeouts, converse
 from posthorn.receive.limits import ClientLimits
-from posthorn.receive.session import Session, SessionContext
+from posthorn.receive.session import Session
 from posthorn.smtp.data import ContentLimits
 from posthorn.smtp.reply import Reply
 from posthorn.smtp.server import ServerConnection

@@ -54,6 +54,7 @@ class Login:
         self, mechanism: str, initial: str | None, offered: tuple[str, ...]
     ) -> LoginResult:
         if mechanism not in offered:
+            # RFC 4954 section 4: a mechanism the server does not support gets 504.
             return LoginResult(
                 Reply(504, "5.5.4", ("Error: unsupported authentication mechanism",))
             )
@@ -88,6 +89,7 @@ class Login:
                 ok = await asyncio.to_thread(self.passwords.check, creds.user, creds.password)
             except (OSError, PasswordFileError) as exc:
                 _log.error("password file: %s", exc)
+                # RFC 4954 section 6: 454 4.7.0 for a temporary server failure.
                 return LoginResult(Reply(454, "4.7.0", ("Temporary authentication failure",)))
         if ok:
             _log.info("%s: sasl_method=%s, sasl_username=%s", self.peer, mechanism, creds.user)
@@ -96,4 +98,5 @@ class Login:
         _log.warning("%s: SASL %s authentication failed", self.peer, mechanism)
         if delay:
             await self.sleep(delay)  # slows a password-guessing client down
+        # RFC 4954 section 6: 535 5.7.8, the credentials are invalid.
         return LoginResult(Reply(535, "5.7.8", ("Error: authentication failed",)))

@@ -1,41 +1,36 @@
 """One SMTP session's policy: the answer to each event the server core hands out.
 
-Owns: the transaction being built (sender, recipients, content), the replies to each
-command (RFC 5321 section 4.2 codes with RFC 3463 enhanced codes), the capabilities this
-session offers (STARTTLS before TLS, AUTH under TLS), STARTTLS and AUTH exchanges (RFC
-3207, RFC 4954), AUTH before MAIL on submission listeners (RFC 6409), recipient limits,
-relay permission (`routing/relay.py`), error counting and the tarpit, header limits, the
-inbound authentication checks, and handing a complete message to intake. Does not own
-protocol sequencing or framing (`posthorn.smtp.server`), sockets or the TLS handshake
-(`listener.py`), or shared per-client counters (`limits.py`).
+Owns: who the client is (HELO name, TLS, AUTH identity, trusted network), the replies
+to each command (RFC 5321 section 4.2 codes with RFC 3463 enhanced codes), the
+capabilities this session offers (STARTTLS before TLS, AUTH under TLS), STARTTLS and
+AUTH exchanges (RFC 3207, RFC 4954), AUTH before MAIL on submission listeners (RFC
+6409), recipient limits, relay permission (`routing/relay.py`), VRFY/EXPN/ETRN policy,
+error counting and the tarpit. Does not own protocol sequencing or framing
+(`posthorn.smtp.server`), what happens to a complete message before intake
+(`transaction.py`), what the sessions of a listener share (`context.py`), sockets or
+the TLS handshake (`listener.py`, `channel.py`), or shared per-client counters
+(`limits.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
 import ipaddress
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from posthorn import log
-from posthorn.config import Config
-from posthorn.envelope import Envelope, Recipient
-from posthorn.intake import Intake
-from posthorn.mailauth.check import InboundChecker
-from posthorn.message import headers
-from posthorn.passwords import PasswordFile
-from posthorn.receive.limits import ClientLimits
+from posthorn.envelope import Recipient
+from posthorn.receive.context import SessionContext
 from posthorn.receive.login import Login, LoginResult
+from posthorn.receive.transaction import Client, Transaction, finish
 from posthorn.routing import relay
-from posthorn.routing.router import Router
 from posthorn.smtp import events as ev
 from posthorn.smtp.extensions import Capabilities
 from posthorn.smtp.reply import Reply
 
-__all__ = ["Session", "SessionContext"]
+__all__ = ["Session"]
 
 _log = log.get("smtpd")
 
@@ -47,32 +42,9 @@ _HELP = (
 )
 
 
-@dataclass(slots=True)
-class SessionContext:
-    """What every session of a listener shares."""
-
-    config: Config
-    intake: Intake
-    router: Router
-    caps: Capabilities
-    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    etrn: Callable[[str], Awaitable[Reply]] | None = None
-    max_errors: int = 20
-    passwords: PasswordFile | None = None  # AUTH is offered only with a password file
-    limits: ClientLimits | None = None
-    require_auth: bool = False  # a submission listener: AUTH before MAIL (RFC 6409)
-    checker: InboundChecker | None = None  # SPF, DKIM, DMARC of inbound mail
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-
-@dataclass(slots=True)
-class _Transaction:
-    sender: ev.Mail | None = None
-    recipients: list[Recipient] = field(default_factory=list)
-    chunks: list[bytes] = field(default_factory=list)
-
-
 class Session:
+    """One client's session: `handle` answers each event of its server core."""
+
     def __init__(self, ctx: SessionContext, client_address: str, client_name: str) -> None:
         self.ctx = ctx
         self.hostname = ctx.config.server.hostname
@@ -86,7 +58,7 @@ class Session:
         self.errors = 0
         self.refused_rcpts = 0
         self.counts: collections.Counter[str] = collections.Counter()
-        self.tx = _Transaction()
+        self.tx = Transaction()
         # A client in the trusted networks may relay without AUTH.
         self.trusted = relay.may_relay(client_address, False, ctx.trusted_networks)
         self._login = (
@@ -128,7 +100,7 @@ class Session:
         self.auth_user = None
         if self._login is not None:
             self._login.reset()
-        self.tx = _Transaction()
+        self.tx = Transaction()
         self.caps = self.capabilities()
         _log.info("TLS started for %s: %s", self.peer, self.tls)
 
@@ -141,7 +113,7 @@ class Session:
 
     def abort(self) -> None:
         """The connection is gone: drop any half-received message."""
-        self.tx = _Transaction()
+        self.tx = Transaction()
 
     async def handle(self, event: ev.Event) -> Reply | None:
         """The reply to `event`; None for message content, which needs none."""
@@ -151,10 +123,12 @@ class Session:
         if not isinstance(event, ev.EndOfMessage | ev.ChunkReceived):
             # Postfix-style per-command counts for the disconnect log line.
             self.counts[type(event).__name__.lower()] += 1
-        handler = _HANDLERS.get(type(event))
-        if handler is None:
-            return Reply(502, "5.5.1", ("Error: command not implemented",))
-        reply = await handler(self, event)
+        reply = _FIXED.get(type(event))
+        if reply is None:
+            handler = _HANDLERS.get(type(event))
+            if handler is None:
+                return Reply(502, "5.5.1", ("Error: command not implemented",))
+            reply = await handler(self, event)
         if isinstance(event, ev.Rcpt) and reply.code >= 500:
             await self._tarpit()
         if reply.code >= 500 and not isinstance(event, ev.EndOfMessage):
@@ -176,7 +150,7 @@ class Session:
     async def _helo(self, event: ev.Helo | ev.Ehlo) -> Reply:
         self.helo = event.domain
         self.esmtp = isinstance(event, ev.Ehlo)
-        self.tx = _Transaction()
+        self.tx = Transaction()
         peer = f" [{self.client_address}]" if self.client_address else ""  # local: none
         first = f"{self.hostname} Hello {event.domain}{peer}, pleased to meet you"
         if isinstance(event, ev.Helo):
@@ -195,7 +169,7 @@ class Session:
             if refusal is not None:
                 _log.warning("message rate limit for %s", self.peer)
                 return refusal
-        self.tx = _Transaction(sender=event)
+        self.tx = Transaction(sender=event)
         return Reply(250, "2.1.0", ("Ok",))
 
     async def _rcpt(self, event: ev.Rcpt) -> Reply:
@@ -219,91 +193,38 @@ class Session:
     def _may_relay(self) -> bool:
         return self.trusted or self.auth_user is not None
 
-    async def _data(self, event: ev.Data) -> Reply:
-        return Reply(354, None, ("End data with <CR><LF>.<CR><LF>",))
-
     async def _end(self, event: ev.EndOfMessage) -> Reply:
-        tx, self.tx = self.tx, _Transaction()
+        tx, self.tx = self.tx, Transaction()
         if event.problem is not None:
             return event.problem
-        assert tx.sender is not None
-        content = b"".join(tx.chunks)
-        tx.chunks.clear()
-        problem = self._header_problem(content)
-        if problem is not None:
-            return problem
         checker = self.ctx.checker
-        if checker is not None and (
-            self.ctx.config.mailauth.check_trusted or not self._may_relay()
-        ):
-            verdict = await checker.check(
-                client_address=self.client_address,
-                helo=self.helo,
-                sender=tx.sender.sender,
-                content=content,
-            )
-            if verdict.reject is not None:
-                _log.info("rejected by %s checks from %s", verdict.reject_by, self.peer)
-                return verdict.reject
-            content = verdict.header + checker.strip_forged(content)
-        envelope = self._envelope(tx)
-        reply = await self.ctx.intake.submit(
-            envelope, content, tls=self.tls, sign=self._may_relay(), uid=self.local_uid
-        )
+        reply = await finish(tx, self._client(), self.ctx.config, self.ctx.intake, checker)
         if reply.is_positive:
             self.counts["accepted"] += 1
         return reply
 
-    def _header_problem(self, content: bytes) -> Reply | None:
-        """552 5.3.4 for a header section over the configured limits."""
-        limits = self.ctx.config.limits
-        block = headers.header_block(content)
-        if len(block) > limits.max_header_size:
-            return Reply(552, "5.3.4", ("Error: message header section too large",))
-        # Field lines minus continuation lines (RFC 5322 section 2.2.3), counted in C.
-        fields = block.count(b"\r\n") - block.count(b"\r\n ") - block.count(b"\r\n\t")
-        if fields > limits.max_headers:
-            return Reply(552, "5.3.4", ("Error: too many header fields",))
-        return None
+    def _client(self) -> Client:
+        return Client(
+            address=self.client_address,
+            name=self.client_name,
+            helo=self.helo,
+            esmtp=self.esmtp,
+            tls=self.tls,
+            auth_user=self.auth_user,
+            local_uid=self.local_uid,
+            may_relay=self._may_relay(),
+            peer=self.peer,
+        )
 
     async def _chunk(self, event: ev.ChunkReceived) -> Reply:
         if event.problem is not None:
-            self.tx = _Transaction()
+            self.tx = Transaction()
             return event.problem
         return Reply(250, "2.0.0", (f"{event.size} octets received",))
 
-    def _envelope(self, tx: _Transaction) -> Envelope:
-        assert tx.sender is not None
-        params = tx.sender.params
-        proto = ("UTF8SMTP" if params.smtputf8 else "ESMTP") if self.esmtp else "SMTP"
-        # RFC 3848: S for TLS, A for an authenticated client.
-        proto += ("S" if self.tls else "") + ("A" if self.auth_user else "")
-        return Envelope(
-            sender=tx.sender.sender,
-            recipients=tuple(tx.recipients),
-            body=params.body,
-            smtputf8=params.smtputf8,
-            ret=params.ret,
-            envid=params.envid,
-            client_address=self.client_address,
-            client_name=self.client_name,
-            helo=self.helo,
-            protocol=proto,
-            auth_user=self.auth_user,
-        )
-
     async def _rset(self, event: ev.Rset) -> Reply:
-        self.tx = _Transaction()
+        self.tx = Transaction()
         return Reply(250, "2.0.0", ("Ok",))
-
-    async def _noop(self, event: ev.Noop) -> Reply:
-        return Reply(250, "2.0.0", ("Ok",))
-
-    async def _quit(self, event: ev.Quit) -> Reply:
-        return Reply(221, "2.0.0", ("Bye",))
-
-    async def _help(self, event: ev.Help) -> Reply:
-        return Reply(214, "2.0.0", _HELP)
 
     def _may_probe(self, mode: str) -> bool:
         """VRFY/EXPN policy: they reveal who is here, so config may limit or disable them."""
@@ -317,27 +238,21 @@ class Session:
 
     async def _expn(self, event: ev.Expn) -> Reply:
         if not self._may_probe(self.ctx.config.verify.expn):
+            # RFC 5321 section 7.3: a disabled EXPN answers as VRFY does, with 252.
             return Reply(252, "2.0.0", ("Cannot EXPN, but will attempt delivery",))
         return self.ctx.router.expand(event.argument)
-
-    async def _turn(self, event: ev.Turn) -> Reply:
-        # RFC 2821 section 4.1.1.11 (via RFC 2821 4.1.4): TURN is unsafe; not offered.
-        return Reply(502, "5.5.1", ("Error: TURN not implemented",))
 
     async def _etrn(self, event: ev.Etrn) -> Reply:
         if self.ctx.etrn is None:
             return Reply(502, "5.5.1", ("Error: command not implemented",))
         if not self._may_relay():
-            # ETRN makes this server start connections: only for clients it trusts.
+            # ETRN makes this server start connections: only for clients it trusts
+            # (RFC 1985: 459, the node may not be flushed by this client).
             return Reply(459, "4.7.1", (f"{event.argument}: ETRN not allowed for you",))
         return await self.ctx.etrn(event.argument)
 
     async def _invalid(self, event: ev.Invalid) -> Reply:
         return event.reply
-
-    async def _starttls(self, event: ev.StartTls) -> Reply:
-        # The listener starts the handshake once this reply is written (RFC 3207 4).
-        return Reply(220, "2.0.0", ("Ready to start TLS",))
 
     async def _auth(self, event: ev.Auth) -> Reply:
         if self._login is None:
@@ -356,24 +271,30 @@ class Session:
         return result.reply
 
 
+# Commands whose reply never depends on the session.
+_FIXED: dict[type, Reply] = {
+    ev.Data: Reply(354, None, ("End data with <CR><LF>.<CR><LF>",)),
+    ev.Noop: Reply(250, "2.0.0", ("Ok",)),
+    ev.Quit: Reply(221, "2.0.0", ("Bye",)),
+    ev.Help: Reply(214, "2.0.0", _HELP),
+    # RFC 5321 appendix F.1: TURN lets a client divert mail; deprecated, not offered.
+    ev.Turn: Reply(502, "5.5.1", ("Error: TURN not implemented",)),
+    # The conversation starts the handshake once this reply is written (RFC 3207 4).
+    ev.StartTls: Reply(220, "2.0.0", ("Ready to start TLS",)),
+}
+
 _HANDLERS: dict[type, Callable[[Session, Any], Awaitable[Reply]]] = {
     ev.Helo: Session._helo,
     ev.Ehlo: Session._helo,
     ev.Mail: Session._mail,
     ev.Rcpt: Session._rcpt,
-    ev.Data: Session._data,
     ev.EndOfMessage: Session._end,
     ev.ChunkReceived: Session._chunk,
     ev.Rset: Session._rset,
-    ev.Noop: Session._noop,
-    ev.Quit: Session._quit,
-    ev.Help: Session._help,
     ev.Vrfy: Session._vrfy,
     ev.Expn: Session._expn,
-    ev.Turn: Session._turn,
     ev.Etrn: Session._etrn,
     ev.Invalid: Session._invalid,
-    ev.StartTls: Session._starttls,
     ev.Auth: Session._auth,
     ev.AuthResponse: Session._auth_response,
 }

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 
+from posthorn.receive.context import SessionContext
 from posthorn.receive.conversation import Timeouts, converse
-from posthorn.receive.session import Session, SessionContext
+from posthorn.receive.session import Session
 from posthorn.smtp.data import ContentLimits
 from posthorn.smtp.server import ServerConnection
 

@@ -3,8 +3,8 @@
 Owns: building the `ssl.SSLContext` from `[tls]` (certificate and key, TLS 1.2 or later,
 no compression, no renegotiation, server cipher preference) and the one-line description
 of an established TLS session that goes into logs and the Received header. Does not own
-when TLS starts (STARTTLS in the core and listener; implicit TLS in the listener) or
-certificate creation (`posthorn.certs`).
+when TLS starts (STARTTLS: the core, `conversation.py` and `channel.py`; implicit TLS:
+`listener.py`) or certificate creation (`posthorn.certs`).
 
 Raises `TlsConfigError` (a `ValueError`) at start-up when the certificate or key cannot
 be loaded.

@@ -31,7 +31,7 @@ _CANNOT_VRFY = Reply(252, "2.0.0", ("Cannot VRFY user, but will attempt delivery
 _CANNOT_EXPN = Reply(252, "2.0.0", ("Cannot EXPN, but will attempt delivery",))
 
 
-def _parse(router: Router, argument: str) -> Address | str | Reply:
+def _parse(argument: str) -> Address | str | Reply:
     """An address, a bare name or full name to search for (str), or a 501."""
     text = argument.strip()
     if text.startswith("<") and text.endswith(">"):
@@ -73,7 +73,7 @@ def _address_of(router: Router, mailbox: str) -> Address:
 
 
 def verify(router: Router, argument: str, *, may_relay: bool = True) -> Reply:
-    parsed = _parse(router, argument)
+    parsed = _parse(argument)
     if isinstance(parsed, Reply):
         return parsed
     if isinstance(parsed, Address):
@@ -120,7 +120,7 @@ def _verify_address(router: Router, address: Address, shown: Address, may_relay:
 
 
 def expand(router: Router, argument: str) -> Reply:
-    parsed = _parse(router, argument)
+    parsed = _parse(argument)
     if isinstance(parsed, Reply):
         return parsed
     address = parsed if isinstance(parsed, Address) else Address(parsed, router.primary_domain)

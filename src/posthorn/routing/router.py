@@ -156,10 +156,6 @@ class Router:
             return f"{catch}@{domain}" if virtual else catch
         return None
 
-    def user_of(self, address: Address) -> str | None:
-        """The mailbox of a local address, or None (kept for callers of the first API)."""
-        return self.mailbox_of(address)
-
     def account_of(self, mailbox: str) -> Account | None:
         if self.accounts is None or "@" in mailbox:
             return None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from posthorn.intake import Intake
 from posthorn.queue import admin
 from posthorn.queue.store import QueueStore
-from posthorn.receive.session import SessionContext
+from posthorn.receive.context import SessionContext
 from posthorn.receive.stdio import serve_stdio
 from posthorn.smtp.data import ContentLimits
 from posthorn.smtp.reply import Reply

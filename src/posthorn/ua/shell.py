@@ -6,7 +6,8 @@ not be sent kept in `dead.letter` as mailx does), running `posthorn read` (list,
 one message, save its attachments, mark it seen), the submission settings from config,
 and each command's exit status as a sysexits.h code (`os.EX_*`). All input and output
 goes through the `Terminal`. Does not own composing, submitting, decoding or mailbox
-files: `compose.py`, `submit.py`, `view.py` / `render.py`, `mailboxes.py`.
+files: `compose.py`, `submit.py` / `transaction.py`, `view.py` / `render.py`,
+`mailboxes.py`.
 """
 
 from __future__ import annotations

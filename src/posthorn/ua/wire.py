@@ -4,7 +4,7 @@ Owns: connecting to a server address by address (`Connecting to HOST port N via 
 `Trying ADDRESS... connected.`, as `mail -v` shows it), writing commands and reading
 replies through the sans-I/O `ClientConnection`, and the transcript: every client line
 prefixed `>>> `, every server line exactly as it was received. Does not own the dialogue
-(`submit.py`) or framing and reply parsing (`posthorn.smtp.client`).
+(`submit.py`, `transaction.py`) or framing and reply parsing (`posthorn.smtp.client`).
 
 Raises `WireError` when the server closes, sends something that is not a reply, or
 cannot be reached; `OSError` (timeouts, resets) passes through to the caller.

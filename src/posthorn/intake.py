@@ -1,11 +1,12 @@
 """The one door into the queue: every message enters here, whoever hands it in.
 
 Owns: what happens between "the message is complete" and "250 queued": the hop-count
-check (RFC 5321 section 6.3), the queue id, trace headers prepended as bytes (Received,
-and Message-ID and Date when missing), the DKIM signature when the caller asks for one
-and a signer is configured (`mailauth/signing.py`), recipient rewriting (`<Postmaster>` to the
-primary domain), alias and forward expansion when routing provides an expander (so that
-retries never repeat a fan-out; the queue holds final recipients), one queue entry per
+check (RFC 5321 section 6.3), the queue id, trace headers prepended as bytes (Received;
+Message-ID and Date when missing from mail that originates here), the DKIM signature of
+originating mail when a signer is configured (`mailauth/signing.py`), recipient
+rewriting (`<Postmaster>` to the primary domain), alias and forward expansion when
+routing provides an expander (so that retries never repeat a fan-out; the queue holds
+final recipients), one queue entry per
 expanded copy (a list with an owner-LIST sender, a forward's Delivered-To headers), the
 durable commit, and waking the runner. Callers: the SMTP session, local submission,
 bounces.
@@ -92,6 +93,7 @@ class Intake:
         tls: str,
         first: str,
         uid: int | None,
+        originating: bool,
     ) -> bytes:
         block = headers.header_block(content)
         single = envelope.recipients[0].address if len(envelope.recipients) == 1 else None
@@ -107,8 +109,9 @@ class Intake:
             tls=tls,
             userid=uid,
         )
-        # One Message-ID for all copies of one submission: the first queue id's.
-        prefix += self._missing_ids(block, now, first)
+        if originating:
+            # One Message-ID for all copies of one submission: the first queue id's.
+            prefix += self._missing_ids(block, now, first)
         if content and not content.startswith(b"\r\n") and not headers.starts_with_header(content):
             # The content has no header section: keep its first line out of ours.
             prefix += b"\r\n"
@@ -122,6 +125,7 @@ class Intake:
         tls: str = "",
         hold: bool | None = None,
         uid: int | None = None,
+        originating: bool = False,
     ) -> list[NewMessage] | Reply:
         """Everything the door does short of the commit: checks, expansion, ids, trace.
 
@@ -129,7 +133,10 @@ class Intake:
         owner-LIST sender). For callers that commit in their own transaction (the
         runner records bounces together with delivery outcomes); `submit` is prepare +
         commit. `uid`: the local user who submitted it (the sendmail interface), for the
-        Received line.
+        Received line. `originating`: the message starts its journey here (a local user,
+        a trusted network, an authenticated client, a bounce): then a missing Message-ID
+        and Date are added (RFC 6409 sections 8.2-8.3); a relay leaves them alone (RFC
+        5321 section 6.4: an intermediate MTA must not make them up).
         """
         if not envelope.recipients:
             return Reply(554, "5.5.1", ("Error: no valid recipients",))
@@ -157,7 +164,7 @@ class Intake:
         for copy, qid in zip(copies, qids, strict=True):
             if copy.chain:
                 _log.info("%s: expanded from %s", qid, ", ".join(f"<{a}>" for a in copy.chain))
-            trace = self._trace(envelope, qid, content, now, tls, qids[0], uid)
+            trace = self._trace(envelope, qid, content, now, tls, qids[0], uid, originating)
             messages.append(self._message(envelope, copy, qid, trace + content, held))
         return messages
 
@@ -183,17 +190,19 @@ class Intake:
         *,
         tls: str = "",
         hold: bool | None = None,
-        sign: bool = False,
         uid: int | None = None,
+        originating: bool = False,
     ) -> Reply:
         """Queue a message; the reply says whether it is now safe on disk.
 
-        `sign`: the sender is ours (trusted network or AUTH), so sign it with DKIM when a
-        key for its From domain is configured. `uid`: see `prepare`.
+        `originating` (see `prepare`): also sign it with DKIM when a key for its From
+        domain is configured. `uid`: see `prepare`.
         """
-        if sign and self.signer is not None:
+        if originating and self.signer is not None:
             content = await self._signed(content)
-        prepared = self.prepare(envelope, content, tls=tls, hold=hold, uid=uid)
+        prepared = self.prepare(
+            envelope, content, tls=tls, hold=hold, uid=uid, originating=originating
+        )
         if isinstance(prepared, Reply):
             return prepared
         failure = await self._commit(prepared)

@@ -225,3 +225,16 @@ def test_many_concurrent_sessions(server: Server) -> None:
         t.join()
     assert not errors
     assert len(server.wait_delivered("hank", 60)) == 60
+
+
+def test_relayed_mail_gets_no_made_up_message_id_or_date(make_server: object) -> None:
+    """RFC 5321 section 6.4: only mail that starts here gets a Message-ID and Date added;
+    a message from an outside client (not trusted, not authenticated) is left alone."""
+    server = make_server("[relay]\ntrusted_networks = []\n")  # type: ignore[operator]
+    with server.smtp() as client:
+        client.sendmail("a@example.org", ["bob@mx.test"], b"Subject: from outside\r\n\r\nhi\r\n")
+    (path,) = server.wait_delivered("bob")
+    data = path.read_bytes()
+    assert b"\nMessage-ID:" not in data
+    assert b"\nDate:" not in data
+    assert data.endswith(b"Subject: from outside\n\nhi\n")

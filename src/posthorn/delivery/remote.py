@@ -132,7 +132,7 @@ class RemoteDelivery:
             return {i: hosts for i in lines}
         port = nexthop.port or self.config.port
         async with self.slots.hold(nexthop.label):
-            await self._try_cached(attempt, nexthop, route.domain)
+            await self._try_cached(attempt, nexthop)
             tried = 0
             for host in hosts:
                 if not attempt.pending or tried >= MAX_ADDRESSES:
@@ -158,7 +158,7 @@ class RemoteDelivery:
 
     # -- hosts and connections -------------------------------------------------------
 
-    async def _try_cached(self, attempt: _Attempt, nexthop: Nexthop, domain: str) -> None:
+    async def _try_cached(self, attempt: _Attempt, nexthop: Nexthop) -> None:
         while attempt.pending:
             conn = self.cache.take(nexthop.label)
             if conn is None:

@@ -132,7 +132,7 @@ class Bouncer:
             smtputf8=original.sender.needs_smtputf8,
             protocol="local",
         )
-        prepared = self.intake.prepare(envelope, data)
+        prepared = self.intake.prepare(envelope, data, originating=True)
         if isinstance(prepared, Reply):
             _log.warning("%s: cannot queue a DSN: %s", message.qid, prepared)
             return []

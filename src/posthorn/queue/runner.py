@@ -101,7 +101,7 @@ class Runner:
         self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
 
-    def wake(self, qid: str = "") -> None:
+    def wake(self) -> None:
         """Something may be due now (new mail, a flush): look at the queue."""
         self._wakeup.set()
 

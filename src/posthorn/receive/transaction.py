@@ -125,6 +125,6 @@ async def finish(
         _envelope(tx, client),
         content,
         tls=client.tls,
-        sign=client.may_relay,
+        originating=client.may_relay,
         uid=client.local_uid,
     )

@@ -45,7 +45,9 @@ class Submitted:
 async def submit(queue: LocalQueue, prepared: Prepared, uid: int) -> Submitted:
     await queue.store.open()
     try:
-        reply = await queue.intake.submit(prepared.envelope, prepared.content, uid=uid)
+        reply = await queue.intake.submit(
+            prepared.envelope, prepared.content, uid=uid, originating=True
+        )
     finally:
         await queue.store.close()
     woke = await admin.wake(queue.data_dir) if reply.is_positive else None

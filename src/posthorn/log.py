@@ -50,6 +50,11 @@ def setup(level: str, hostname: str, stream: object = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # The format names no source line or thread: skip the stdlib's per-record stack walk
+    # and thread lookups (the logging HOWTO's "Optimization" section).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
 
 
 def get(component: str) -> logging.Logger:

@@ -68,19 +68,24 @@ def include_problems(table: AliasTable) -> list[str]:
 class ForwardFiles:
     def __init__(self, data_dir: str, default_user: str, enabled: bool = True) -> None:
         self.data_dir = Path(data_dir)
+        self._mail_dir = os.path.join(str(self.data_dir), "mail")
         self.default_user = default_user
         self.enabled = enabled
 
     def path_for(self, user: str, account: Account | None) -> Path:
+        return Path(self._path(user, account))
+
+    def _path(self, user: str, account: Account | None) -> str:
+        # Plain strings: this runs for every local recipient of every message.
         if account is not None:
-            return Path(account.home) / ".forward"
-        return self.data_dir / "mail" / user / "forward"
+            return os.path.join(account.home, ".forward")
+        return os.path.join(self._mail_dir, user, "forward")
 
     def find(self, user: str, account: Account | None) -> Forward | None:
         """The forward file of mailbox `user` (a system `account` or not), if it has one."""
         if not self.enabled:
             return None
-        path = self.path_for(user, account)
+        path = self._path(user, account)
         text = self._read(path, account)
         if text is None:
             return None
@@ -90,9 +95,9 @@ class ForwardFiles:
         if not targets:
             return None
         owner = account.name if account is not None else self.default_user
-        return Forward(str(path), targets, owner)
+        return Forward(path, targets, owner)
 
-    def _read(self, path: Path, account: Account | None) -> str | None:
+    def _read(self, path: str, account: Account | None) -> str | None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:

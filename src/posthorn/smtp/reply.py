@@ -10,6 +10,7 @@ reply.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -75,13 +76,19 @@ class Reply:
 
     def to_bytes(self) -> bytes:
         """The reply on the wire; every line carries the code and the enhanced code."""
-        prefix = f"{self.esc} " if self.esc else ""
-        last = len(self.lines) - 1
-        out = []
-        for i, line in enumerate(self.lines):
-            sep = " " if i == last else "-"
-            out.append(f"{self.code}{sep}{prefix}{line}".rstrip(" ") + "\r\n")
-        return "".join(out).encode("utf-8")
+        return _render(self.code, self.esc, self.lines)
+
+
+@functools.lru_cache(maxsize=256)
+def _render(code: int, esc: str | None, lines: tuple[str, ...]) -> bytes:
+    # Most replies are the same few ("250 2.1.0 Ok"): format each once.
+    prefix = f"{esc} " if esc else ""
+    last = len(lines) - 1
+    out = []
+    for i, line in enumerate(lines):
+        sep = " " if i == last else "-"
+        out.append(f"{code}{sep}{prefix}{line}".rstrip(" ") + "\r\n")
+    return "".join(out).encode("utf-8")
 
 
 def parse_reply_line(line: bytes) -> tuple[int, bool, str]:

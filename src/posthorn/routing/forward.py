@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +66,20 @@ def include_problems(table: AliasTable) -> list[str]:
     return out
 
 
+_ABSENT_FOR = 1.0  # seconds a missing forward file is taken to be still missing
+_ABSENT_MAX = 10_000
+
+
 class ForwardFiles:
     def __init__(self, data_dir: str, default_user: str, enabled: bool = True) -> None:
         self.data_dir = Path(data_dir)
         self._mail_dir = os.path.join(str(self.data_dir), "mail")
         self.default_user = default_user
         self.enabled = enabled
+        # Paths found missing, until when to believe it (monotonic seconds). Most users
+        # have no forward file: a second's memory spares an open() per recipient under
+        # load; a new forward file counts from the next second.
+        self._absent: dict[str, float] = {}
 
     def path_for(self, user: str, account: Account | None) -> Path:
         return Path(self._path(user, account))
@@ -98,9 +107,15 @@ class ForwardFiles:
         return Forward(path, targets, owner)
 
     def _read(self, path: str, account: Account | None) -> str | None:
+        now = time.monotonic()
+        if self._absent.get(path, 0.0) > now:
+            return None
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
+            if len(self._absent) > _ABSENT_MAX:
+                self._absent.clear()
+            self._absent[path] = now + _ABSENT_FOR
             return None
         except OSError as exc:
             _log.warning("%s: ignored: %s", path, exc.strerror)

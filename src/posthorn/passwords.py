@@ -14,6 +14,7 @@ against a dummy hash, so that timing does not tell which users exist.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -72,7 +73,11 @@ def verify(password: str, hashed: str) -> bool:
 
 
 # Verifying a missing user costs as much as verifying a real one.
-_DUMMY = hash_password("", salt=b"posthorn-dummy!!")
+@functools.cache
+def _dummy() -> str:
+    """A hash to check unknown users against, so that they take as long as known ones;
+    made on first use, not at import (it costs a whole scrypt)."""
+    return hash_password("", salt=b"posthorn-dummy!!")
 
 
 def parse(text: str, origin: str = "passwd") -> dict[str, str]:
@@ -123,7 +128,7 @@ class PasswordFile:
     def check(self, user: str, password: str) -> bool:
         """True for a known user with the right password (blocking: run it in a thread)."""
         hashed = self.users().get(user)
-        ok = verify(password, hashed or _DUMMY)
+        ok = verify(password, hashed or _dummy())
         return ok and hashed is not None
 
     def set(self, user: str, password: str) -> None:

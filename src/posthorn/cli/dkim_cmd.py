@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 from posthorn.cli.common import EX_CANTCREAT, EX_OK
-from posthorn.mailauth.signing import generate_key
 
 
 def _txt_strings(record: str) -> str:
@@ -17,6 +16,8 @@ def _txt_strings(record: str) -> str:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
+    from posthorn.mailauth.signing import generate_key
+
     path = Path(args.key or f"{args.domain}.{args.selector}.dkim.pem")
     try:
         record = generate_key(path, args.bits)

@@ -7,11 +7,12 @@ import socket
 import sys
 from pathlib import Path
 
-from posthorn.certs import write_selfsigned
 from posthorn.cli.common import EX_CANTCREAT, EX_OK
 
 
 def cmd_selfsigned(args: argparse.Namespace) -> int:
+    from posthorn.certs import write_selfsigned
+
     hostname = args.hostname or socket.getfqdn()
     try:
         write_selfsigned(hostname, Path(args.cert), Path(args.key), days=args.days)

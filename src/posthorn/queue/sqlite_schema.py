@@ -1,9 +1,10 @@
 """The schema of the SQLite queue store and its migrations.
 
-Owns: the tables (messages, contents, recipients, schema_version; the PostgreSQL store
-has the same), the steps from each schema version to the next, and creating or migrating
-a database file in one transaction, so that several processes opening the queue at once
-do not race. Does not own any statement on queue data (`sqlite_rows.py`).
+Owns: switching a new database to WAL, the tables (messages, contents, recipients,
+schema_version; the PostgreSQL store has the same), the steps from each schema version
+to the next, and creating or migrating a database file in one transaction, so that
+several processes opening the queue at once do not race. Does not own any statement on
+queue data (`sqlite_rows.py`).
 
 Raises `sqlite3.DatabaseError`, also for a schema newer than this code.
 """
@@ -11,8 +12,9 @@ Raises `sqlite3.DatabaseError`, also for a schema newer than this code.
 from __future__ import annotations
 
 import sqlite3
+import time
 
-__all__ = ["SCHEMA_VERSION", "create_schema"]
+__all__ = ["SCHEMA_VERSION", "create_schema", "wal"]
 
 SCHEMA_VERSION = 2
 
@@ -83,3 +85,20 @@ def create_schema(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def wal(conn: sqlite3.Connection, patience: float = 10.0) -> None:
+    """Switch to WAL. Several processes opening a new queue at once race for this
+    change, and SQLite answers the losers "database is locked" at once rather than
+    waiting as busy_timeout does for other statements: so wait here."""
+    deadline = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)

@@ -135,6 +135,53 @@ def test_unstuff_of_stuff_is_identity(parts: list[bytes]) -> None:
     assert unstuff(b"\r\n" + dot_stuff(message)[:-3])[2:] == message
 
 
+@given(
+    st.lists(st.sampled_from([b"a", b".", b"\r\n", b"..", b"x y", b"\r\n.", b"."]), max_size=60),
+    st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=20),
+)
+def test_any_split_of_any_stuffed_message_reads_back(parts: list[bytes], cuts: list[int]) -> None:
+    """The dot-line search runs only up to the last CRLF received: a stuffed dot or the
+    terminator split across reads at any point is still found, and what follows stays."""
+    message = b"".join(parts)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    wire = dot_stuff(message) + b"RSET\r\n"
+    buffer = bytearray()
+    reader = DataReader(buffer, LAX)
+    content = b""
+    end: object = None
+    at = 0
+    for size in [*cuts, len(wire)]:
+        buffer += wire[at : at + size]
+        at += size
+        while end is None and (event := reader.next_event()) is not None:
+            if isinstance(event, MessageData):
+                content += event.data
+            else:
+                end = event
+    assert (content, end, bytes(buffer)) == (message, EndOfMessage(None), b"RSET\r\n")
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [ContentLimits(max_size=0, max_line=1000), ContentLimits(max_size=5000, max_line=0)],
+)
+def test_an_endless_line_is_refused_with_bounded_memory(limits: ContentLimits) -> None:
+    """A client that never sends CRLF: refused at the end, buffer never above a block."""
+    buffer = bytearray()
+    reader = DataReader(buffer, limits)
+    for _ in range(100):
+        buffer += b"x" * 4096
+        assert reader.next_event() is None
+        assert len(buffer) < 10_000
+    buffer += b"\r\n.\r\nQUIT\r\n"
+    event = reader.next_event()
+    assert isinstance(event, EndOfMessage)
+    assert event.problem is not None
+    assert event.problem.code in (550, 552)
+    assert bytes(buffer) == b"QUIT\r\n"
+
+
 def read_chunks(
     chunks: list[tuple[bytes, bool]], limits: ContentLimits = LAX
 ) -> tuple[bytes, list[object]]:

@@ -13,6 +13,7 @@ discarding content, and reports the problem in the final event.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from posthorn.smtp.events import ChunkReceived, EndOfMessage, MessageData
@@ -20,7 +21,10 @@ from posthorn.smtp.reply import Reply
 
 __all__ = ["ChunkReader", "ContentChecker", "ContentLimits", "DataReader", "dot_stuff", "unstuff"]
 
-_TERMINATOR = b"\r\n.\r\n"
+# A line that begins with a dot: a stuffed dot (section 4.5.2) or, followed by CRLF,
+# the end of the data (section 4.1.1.4). Such lines are rare, so one search for them
+# finds both; `re` finds this literal twice as fast as `bytes.find` does.
+_LINE_DOT = re.compile(rb"\r\n\.")
 TOO_BIG = Reply(552, "5.3.4", ("Message size exceeds fixed maximum message size",))
 BARE_EOL = Reply(
     550, "5.6.0", ("Message contains bare CR or LF line endings (RFC 5321 section 2.3.8)",)
@@ -148,37 +152,65 @@ class DataReader:
         if self._done:
             return EndOfMessage(self._checker.problem)
         buf = self.buffer
-        end = buf.find(_TERMINATOR)
+        # Everything before the last CRLF can be judged now; a dot line starting there
+        # may still be the terminator.
+        cut = buf.rfind(b"\r\n")
+        if cut <= 0:
+            self._unfinished_line(buf)
+            return None
+        end, stuffed = _dot_lines(buf, cut)
         if end >= 0:
-            data = self._emit(bytes(buf[:end]), final=True)
-            del buf[: end + len(_TERMINATOR)]
-            data += self._checker.finish()
+            data = b""
+            if self._checker.problem is None:
+                data = self._emit(bytes(buf[:end]), stuffed, final=True)
+                data += self._checker.finish()
+            del buf[: end + 5]
             self._done = True
             if data and self._checker.problem is None:
                 return MessageData(data)
             return EndOfMessage(self._checker.problem)
         if self._checker.problem is not None:
-            # Discarding: keep only what could be the start of the terminator.
-            del buf[: max(0, len(buf) - 4)]
+            del buf[:cut]  # discarding: keep only the line that may hold the end
             return None
-        cut = buf.rfind(b"\r\n")
-        if cut <= 0:
-            limit = self._checker.limits.max_line
-            if limit and len(buf) - 2 > limit:
-                self._checker.problem = _line_too_long(limit)
-            return None
-        data = self._emit(bytes(buf[:cut]), final=False)
+        data = self._emit(bytes(buf[:cut]), stuffed, final=False)
         del buf[:cut]
         return MessageData(data) if data else self.next_event()
 
-    def _emit(self, region: bytes, *, final: bool) -> bytes:
+    def _unfinished_line(self, buf: bytearray) -> None:
+        """No complete line yet: it must not grow without bound."""
+        checker = self._checker
+        if checker.problem is not None:
+            # Discarding: keep only what may be the start of the terminator.
+            del buf[: max(0, len(buf) - 4)]
+            return
+        limits = checker.limits
+        if limits.max_line and len(buf) - 2 > limits.max_line:
+            checker.problem = _line_too_long(limits.max_line)
+        elif limits.max_size and checker.size + len(buf) - 2 > limits.max_size:
+            checker.problem = TOO_BIG
+
+    def _emit(self, region: bytes, stuffed: bool, *, final: bool) -> bytes:
         was_virtual, self._virtual = self._virtual, False
-        data = unstuff(region)
+        data = unstuff(region) if stuffed else region
         if was_virtual:
             data = data[2:]
         if final and not (was_virtual and not region):
             data += b"\r\n"
         return self._checker.check(data)
+
+
+def _dot_lines(buf: bytearray, cut: int) -> tuple[int, bool]:
+    """(where CRLF.CRLF starts before `cut`, or -1; whether a stuffed dot line comes
+    before it). A dot line that starts before `cut` is whole: `cut` is a later CRLF."""
+    stuffed = False
+    start = 0
+    while (found := _LINE_DOT.search(buf, start, cut)) is not None:
+        at = found.start()
+        if buf[at + 3 : at + 5] == b"\r\n":
+            return at, stuffed
+        stuffed = True
+        start = at + 3
+    return -1, stuffed
 
 
 class ChunkReader:

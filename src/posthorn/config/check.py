@@ -106,8 +106,10 @@ def _mailbox_template(config: Config, setting: str, template: str) -> list[Probl
         return [_error(f"{name}: bad placeholder {exc}; use {{data_dir}} and {{user}}")]
     if not Path(example).is_absolute():
         return [_error(f"{name} is not an absolute path")]
-    # The directory above the users' mailboxes must be creatable by the server.
-    root = Path(template.split("{user}", 1)[0].format(data_dir=config.server.data_dir))
+    # The directory above the users' mailboxes must be creatable by the server: the
+    # text before {user} up to its last '/' ("/var/mail/mbox.{user}" -> /var/mail).
+    prefix = template.split("{user}", 1)[0].format(data_dir=config.server.data_dir)
+    root = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
     return _directory(root, "mail directory") if root != Path(config.server.data_dir) else []
 
 

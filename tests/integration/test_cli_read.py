@@ -243,3 +243,46 @@ def test_mail_on_a_mailbox_server_is_not_here(tmp_path: Path) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=60)
     assert result.returncode == 69  # EX_UNAVAILABLE
     assert "bob's mail is delivered to lmtp:127.0.0.1:24 (local.mailbox)" in result.stderr
+
+
+# RFC 2047 section 8: the Subject in base64 encoded words, split over two charsets.
+RFC2047_SUBJECT = (
+    "=?ISO-8859-1?B?SWYgeW91IGNhbiByZWFkIHRoaXMgeW8=?= "
+    "=?ISO-8859-2?B?dSB1bmRlcnN0YW5kIHRoZSBleGFtcGxlLg==?="
+)
+
+
+def test_rfc2047_base64_subject_sent_and_read_back(server: Server) -> None:
+    # The RFC's encoded Subject, typed (or pasted) into `posthorn send`: the email package
+    # decodes it into the text it stands for, which, being ASCII, then goes out plain.
+    sent = run(
+        server, "send", "--server", f"127.0.0.1:{server.port}", "-s", RFC2047_SUBJECT,
+        "keld@localhost", stdin="The body.\n",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    (first,) = server.wait_delivered("keld")
+    head = first.read_bytes().split(b"\n\n", 1)[0]
+    assert b"\nSubject: If you can read this you understand the example.\n" in head
+    # Text that needs it goes out as base64 encoded words, as the RFC's example does.
+    sent = run(
+        server, "send", "--server", f"127.0.0.1:{server.port}", "-s", "Grüße aus Köln",
+        "keld@localhost", stdin="Zweite.\n",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    (second,) = set(server.wait_delivered("keld", 2)) - {first}
+    head = second.read_bytes().split(b"\n\n", 1)[0]
+    assert b"\nSubject: =?utf-8?b?R3LDvMOfZSBhdXMgS8O2bG4=?=\n" in head
+    listing = run(server, "read", "--user", "keld")
+    assert listing.returncode == 0, listing.stderr
+    listed = {line[1:6].strip(): line.rsplit("  ", 1)[1] for line in listing.stdout.splitlines()}
+    bodies = {
+        "If you can read this you understand the example.": "The body.",
+        "Grüße aus Köln": "Zweite.",
+    }
+    assert sorted(listed.values()) == sorted(bodies)
+    for number, subject in listed.items():
+        shown = run(server, "read", "--user", "keld", number)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert f"Subject: {subject}" in lines
+        assert lines[-1] == bodies[subject]

@@ -141,9 +141,7 @@ def _transports(
 ) -> tuple[dict[type, Transport], RemoteDelivery, LmtpDelivery | None]:
     """The transport of each kind of route, and the two that hold connections."""
     hostname = config.server.hostname
-    local = LocalDelivery(
-        config.local.maildir, config.server.data_dir, hostname, config.local.mbox
-    )
+    local = LocalDelivery.from_config(config)
     lmtp = None
     if config.local.mailbox:
         # Local mailboxes live on a mailbox server: hand them over by LMTP.

@@ -69,6 +69,16 @@ def test_queue_database_that_is_not_sqlite(tmp_path: Path) -> None:
         ('[local]\nmaildir = "/srv/mail/Maildir"\n', "lacks {user}"),
         ('[local]\nmaildir = "{home}/{user}"\n', "bad placeholder 'home'"),
         ('[local]\nmaildir = "mail/{user}"\n', "is not an absolute path"),
+        (
+            '[local]\nmbox = "/var/mail/everyone"\n',
+            "local.mbox '/var/mail/everyone' lacks {user}: all users would share one mailbox",
+        ),
+        (
+            '[local]\nmbox = "{home}/{user}.mbox"\n',
+            "local.mbox '{home}/{user}.mbox': bad placeholder 'home'",
+        ),
+        ('[local]\nmbox = "{user}"\n', "local.mbox '{user}' is not an absolute path"),
+        ('[local]\nmbox = "/var/mail/{user}/"\n', "names a directory, not a file"),
         ('listen = ["localhost"]\n', "server.listen: listen address must be HOST:PORT"),
         ('[submit]\nca_file = "/no/such.pem"\n', "submit.ca_file /no/such.pem: no such file"),
     ],
@@ -139,3 +149,18 @@ def test_queue_readable_by_others_is_a_warning(tmp_path: Path) -> None:
     result = check(_config(tmp_path, ""), tmp_path / "data")
     assert result.returncode == 0
     assert f"warning: queue database {database} is readable by others (mode 644)" in result.stderr
+
+
+def test_mbox_spool_directory(tmp_path: Path) -> None:
+    # The directory above the users' mbox files is the server's to write, nobody else's.
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    spool.chmod(0o700)
+    # {user} need not start a path component: the spool is still the directory above.
+    text = f'[local]\nmailbox_format = "mbox"\nmbox = "{spool}/mbox.{{user}}"\n'
+    result = check(_config(tmp_path, text), tmp_path / "data")
+    assert (result.returncode, result.stderr) == (0, "")
+    spool.chmod(0o777)
+    result = check(_config(tmp_path, text), tmp_path / "data")
+    assert result.returncode == 78
+    assert f"error: mail directory {spool} is writable by everyone (mode 777)" in result.stderr

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import email
 import mailbox
+import subprocess
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
 from support.cli import run
-from support.server import Server
+from support.server import Server, env, posthorn_cmd, wait_for
 
 # RFC 2047 section 8's example, as the seed lecture quotes it.
 RFC2047 = (
@@ -187,3 +191,98 @@ def test_any_maildir_with_flags_kept(server: Server, tmp_path: Path) -> None:
     assert line.endswith("    20  flagged")  # the size from the file itself
     assert run(server, "read", "--mailbox", str(tmp_path / "Maildir"), "1").returncode == 0
     assert box.get_message(key).get_flags() == "FS"
+
+
+# One user on mbox, in a spool of its own, while the others keep their Maildirs.
+ONE_ON_MBOX = 'mailbox_formats = { carol = "mbox" }\nmbox = "{data_dir}/spool/{user}"'
+
+
+@pytest.mark.parametrize(
+    ("local", "user", "spool"),
+    [
+        (ONE_ON_MBOX, "carol", "spool/carol"),
+        ('mailbox_format = "mbox"', "carol", "mail/carol/mbox"),  # everyone, default place
+    ],
+)
+def test_user_on_mbox_reads_where_local_delivery_put_it(
+    make_server: Callable[..., Server], local: str, user: str, spool: str
+) -> None:
+    server = make_server(f"[local]\n{local}\n")
+    with server.smtp() as client:
+        client.sendmail("moore@cs.utk.edu", [f"{user}@localhost"], RFC2047)
+    path = server.data_dir / spool
+    wait_for(lambda: path.is_file() and len(mailbox.mbox(path)) == 1, what=f"{user}'s mbox")
+    listing = run(server, "read", "--user", user.upper())  # user names are caseless
+    assert listing.returncode == 0, listing.stderr
+    (line,) = listing.stdout.splitlines()
+    assert line.startswith("N    1 Mon Jul 19 19:47  Keith Moore ")
+    assert line.endswith("  If you can read this you understand the example.")
+    shown = run(server, "read", "--user", user, "1")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "To: Keld Jørn Simonsen <keld@dkuug.dk>" in lines
+    assert lines[-1] == "The body."
+    # Read in place: marked seen in the mbox (Status: RO), no Maildir made or looked for.
+    assert [m["Status"] for m in mailbox.mbox(path)] == ["RO"]
+    assert not (server.data_dir / "mail" / user / "Maildir").exists()
+    assert run(server, "read", "--user", user).stdout.startswith("     1 Mon Jul 19")
+    if local == ONE_ON_MBOX:  # and a user on the default format still gets Maildir
+        with server.smtp() as client:
+            client.sendmail("moore@cs.utk.edu", ["dave@localhost"], RFC2047)
+        server.wait_delivered("dave")
+        dave = run(server, "read", "--user", "dave").stdout.splitlines()
+        assert [entry[:6] for entry in dave] == ["N    1"]
+
+
+def test_mail_on_a_mailbox_server_is_not_here(tmp_path: Path) -> None:
+    config = tmp_path / "posthorn.toml"
+    config.write_text('[server]\nhostname = "mx.test"\n[local]\nmailbox = "lmtp:127.0.0.1:24"\n')
+    cmd = posthorn_cmd(
+        "read", "--user", "bob", "--config", str(config), "--data-dir", str(tmp_path / "data")
+    )
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=60)
+    assert result.returncode == 69  # EX_UNAVAILABLE
+    assert "bob's mail is delivered to lmtp:127.0.0.1:24 (local.mailbox)" in result.stderr
+
+
+# RFC 2047 section 8: the Subject in base64 encoded words, split over two charsets.
+RFC2047_SUBJECT = (
+    "=?ISO-8859-1?B?SWYgeW91IGNhbiByZWFkIHRoaXMgeW8=?= "
+    "=?ISO-8859-2?B?dSB1bmRlcnN0YW5kIHRoZSBleGFtcGxlLg==?="
+)
+
+
+def test_rfc2047_base64_subject_sent_and_read_back(server: Server) -> None:
+    # The RFC's encoded Subject, typed (or pasted) into `posthorn send`: the email package
+    # decodes it into the text it stands for, which, being ASCII, then goes out plain.
+    sent = run(
+        server, "send", "--server", f"127.0.0.1:{server.port}", "-s", RFC2047_SUBJECT,
+        "keld@localhost", stdin="The body.\n",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    (first,) = server.wait_delivered("keld")
+    head = first.read_bytes().split(b"\n\n", 1)[0]
+    assert b"\nSubject: If you can read this you understand the example.\n" in head
+    # Text that needs it goes out as base64 encoded words, as the RFC's example does.
+    sent = run(
+        server, "send", "--server", f"127.0.0.1:{server.port}", "-s", "Grüße aus Köln",
+        "keld@localhost", stdin="Zweite.\n",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    (second,) = set(server.wait_delivered("keld", 2)) - {first}
+    head = second.read_bytes().split(b"\n\n", 1)[0]
+    assert b"\nSubject: =?utf-8?b?R3LDvMOfZSBhdXMgS8O2bG4=?=\n" in head
+    listing = run(server, "read", "--user", "keld")
+    assert listing.returncode == 0, listing.stderr
+    listed = {line[1:6].strip(): line.rsplit("  ", 1)[1] for line in listing.stdout.splitlines()}
+    bodies = {
+        "If you can read this you understand the example.": "The body.",
+        "Grüße aus Köln": "Zweite.",
+    }
+    assert sorted(listed.values()) == sorted(bodies)
+    for number, subject in listed.items():
+        shown = run(server, "read", "--user", "keld", number)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert f"Subject: {subject}" in lines
+        assert lines[-1] == bodies[subject]

@@ -211,3 +211,34 @@ def test_no_recipient_at_the_prompt_is_a_usage_error(server: Server) -> None:
     assert result.returncode == 64
     assert result.stdout == "To: \nSubject: subj\n"
     assert "no recipients" in result.stderr
+
+
+def test_from_address_and_name_from_config(make_server: Callable[..., Server]) -> None:
+    # [submit] from_address / from_name make the From header and the envelope sender;
+    # a non-ASCII name goes out as an RFC 2047 encoded word.
+    server = make_server(
+        '[submit]\nfrom_address = "keld@dkuug.dk"\nfrom_name = "Keld Jørn Simonsen"\n'
+    )
+    result = run(
+        server, "send", "--server", f"127.0.0.1:{server.port}", "-s", "hej", "bob@localhost",
+        stdin="body\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (path,) = server.wait_delivered("bob")
+    data = path.read_bytes()
+    assert data.startswith(b"Return-Path: <keld@dkuug.dk>\n")
+    head = data.split(b"\n\n", 1)[0]
+    assert b"From: Keld =?utf-8?q?J=C3=B8rn?= Simonsen <keld@dkuug.dk>\n" in head
+    sender = email.message_from_bytes(data, policy=policy.default)["From"].addresses
+    assert [(a.display_name, a.addr_spec) for a in sender] == [
+        ("Keld Jørn Simonsen", "keld@dkuug.dk")
+    ]
+    # -r still wins over the config.
+    again = run(
+        server, "send", "--server", f"127.0.0.1:{server.port}", "-r", "ann@example.org",
+        "-s", "x", "bob@localhost", stdin="b\n",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    paths = server.wait_delivered("bob", 2)
+    froms = {email.message_from_bytes(p.read_bytes())["From"] for p in paths}
+    assert "ann@example.org" in froms

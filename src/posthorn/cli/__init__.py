@@ -1,7 +1,8 @@
 """The `posthorn` command: an argparse tree where each subcommand calls one function.
 
 Owns: assembling the tree from the command modules (each has `register(sub)`), and
-turning config errors into exit code 78 (EX_CONFIG). Each command module owns its own
+turning config errors into exit code 78 (EX_CONFIG) (usage errors exit 64, EX_USAGE,
+through `common.Parser`). Each command module owns its own
 arguments and output; none owns behaviour, which lives in the library.
 """
 
@@ -26,7 +27,7 @@ from posthorn.cli import (
     serve_cmd,
     tls_cmd,
 )
-from posthorn.cli.common import EX_CONFIG, EX_OK
+from posthorn.cli.common import EX_CONFIG, EX_OK, Parser
 
 __all__ = ["build_parser", "main"]
 
@@ -46,7 +47,8 @@ _COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="posthorn", description="Posthorn mail transfer agent")
+    # Parser: a usage error in any subcommand exits 64 (EX_USAGE), not argparse's 2.
+    parser = Parser(prog="posthorn", description="Posthorn mail transfer agent")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _COMMANDS:
         module.register(sub)

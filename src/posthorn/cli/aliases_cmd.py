@@ -31,6 +31,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     aliases = sub.add_parser("aliases", help="work with aliases files")
     actions = aliases.add_subparsers(dest="action", required=True, metavar="ACTION")
-    check = actions.add_parser("check", help="validate an aliases file")
+    check = actions.add_parser(
+        "check",
+        help="validate an aliases file",
+        description="Read FILE as the server would (and the :include: files it names) and "
+        "print each line it would skip. Exit status: 0 ok, 65 problems found, 66 FILE "
+        "cannot be read.",
+    )
     check.add_argument("file", metavar="FILE", help="the aliases file")
     check.set_defaults(func=cmd_check)

@@ -253,11 +253,22 @@ def cmd_queue_init(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     queue = sub.add_parser("queue", help="inspect and control the mail queue")
     actions = queue.add_subparsers(dest="action", required=True, metavar="ACTION")
-    qlist = actions.add_parser("list", help="list queued messages (mailq)")
+    qlist = actions.add_parser(
+        "list",
+        help="list queued messages (mailq)",
+        description="List the queue as mailq does: each message's queue id ('!' held, "
+        "'*' being delivered), size, age and sender, then each recipient with its state, "
+        "last error and next attempt. Works while the server runs.",
+    )
     add_common(qlist)
     qlist.add_argument("--json", action="store_true", help="machine-readable output")
     qlist.set_defaults(func=cmd_queue_list)
-    qflush = actions.add_parser("flush", help="deliver deferred mail now")
+    qflush = actions.add_parser(
+        "flush",
+        help="deliver deferred mail now",
+        description="Make deferred mail due now (all of it, one queued message ID, or the "
+        "mail for one DOMAIN) and wake the running server to deliver it.",
+    )
     add_common(qflush)
     qflush.add_argument("target", nargs="?", metavar="ID|DOMAIN", help="one message or domain")
     qflush.set_defaults(func=cmd_queue_flush)

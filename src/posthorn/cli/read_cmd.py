@@ -1,12 +1,19 @@
-"""`posthorn read`: list a mailbox (Maildir or mbox) or show one message, marking it seen."""
+"""`posthorn read`: list a mailbox (Maildir or mbox) or show one message, marking it seen.
+
+`--user USER` (the default: you) opens the mailbox local delivery puts USER's mail in,
+Maildir or mbox as routed (`posthorn.routing.user_mailbox`); `--mailbox PATH`
+any Maildir or mbox. Exit 69 (EX_UNAVAILABLE) for --user when local mail goes to a
+mailbox server over LMTP (local.mailbox).
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import sys
 from pathlib import Path
 
-from posthorn.cli.common import add_common, load_config
+from posthorn.cli.common import EX_UNAVAILABLE, add_common, load_config
 
 
 def cmd_read(args: argparse.Namespace) -> int:
@@ -15,9 +22,20 @@ def cmd_read(args: argparse.Namespace) -> int:
     if args.mailbox:
         path, owner = Path(args.mailbox), ""
     else:
+        from posthorn.routing.user_mailbox import user_mailbox
+
         config = load_config(args)
         owner = (args.user or getpass.getuser()).lower()
-        path = Path(config.local.maildir.format(data_dir=config.server.data_dir, user=owner))
+        if config.local.mailbox:
+            # Local mail goes to a mailbox server over LMTP: there is nothing here to read.
+            print(
+                f"posthorn read: {owner}'s mail is delivered to {config.local.mailbox} "
+                "(local.mailbox); read it there, or name a mailbox with --mailbox",
+                file=sys.stderr,
+            )
+            return EX_UNAVAILABLE
+        # Where local delivery puts this user's mail: Maildir or mbox, as routed.
+        path = user_mailbox(config, owner)
     request = shell.ReadRequest(
         mailbox=path,
         owner=owner,
@@ -39,7 +57,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_common(read)
     read.add_argument("number", nargs="?", type=int, metavar="N", help="the message to show")
     which = read.add_mutually_exclusive_group()
-    which.add_argument("--user", help="read USER's mailbox in the data directory (default: you)")
+    which.add_argument(
+        "--user",
+        help="read the mailbox USER's mail is delivered to, Maildir or mbox (default: you)",
+    )
     which.add_argument("--mailbox", metavar="PATH", help="read this Maildir or mbox")
     read.add_argument("--save", metavar="DIR", help="save the message's attachments in DIR")
     read.add_argument("--json", action="store_true", help="list as JSON")

@@ -2,7 +2,7 @@
 
 Owns: the checks the schema cannot make because they need the file system or another
 module's grammar: the data directory and what lives in it (existence, ownership,
-permissions, the queue database), the mailbox path template, the files the config names
+permissions, the queue database), the mailbox path templates, the files the config names
 (submit.ca_file, submit.auth_password_file, the aliases file and its :include: files;
 TLS, DKIM and AUTH secrets in `check_secrets.py`), listen addresses and the host name.
 Each check is a function from `Config` to problems and `CHECKS` lists them: a setting
@@ -95,25 +95,35 @@ def _queue_database(path: Path) -> list[Problem]:
     return []
 
 
-def check_maildir(config: Config) -> list[Problem]:
-    template = config.local.maildir
+def _mailbox_template(config: Config, setting: str, template: str) -> list[Problem]:
+    """A mailbox path template (local.maildir, local.mbox) as delivery will fill it in."""
+    name = f"local.{setting} {template!r}"
     if "{user}" not in template:
-        return [
-            _error(f"local.maildir {template!r} lacks {{user}}: all users would share one mailbox")
-        ]
+        return [_error(f"{name} lacks {{user}}: all users would share one mailbox")]
     try:
         example = template.format(data_dir=config.server.data_dir, user="postmaster")
     except (KeyError, IndexError, ValueError) as exc:
-        return [
-            _error(
-                f"local.maildir {template!r}: bad placeholder {exc}; use {{data_dir}} and {{user}}"
-            )
-        ]
+        return [_error(f"{name}: bad placeholder {exc}; use {{data_dir}} and {{user}}")]
     if not Path(example).is_absolute():
-        return [_error(f"local.maildir {template!r} is not an absolute path")]
-    # The directory above the users' mailboxes must be creatable by the server.
-    root = Path(template.split("{user}", 1)[0].format(data_dir=config.server.data_dir))
+        return [_error(f"{name} is not an absolute path")]
+    # The directory above the users' mailboxes must be creatable by the server: the
+    # text before {user} up to its last '/' ("/var/mail/mbox.{user}" -> /var/mail).
+    prefix = template.split("{user}", 1)[0].format(data_dir=config.server.data_dir)
+    root = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
     return _directory(root, "mail directory") if root != Path(config.server.data_dir) else []
+
+
+def check_maildir(config: Config) -> list[Problem]:
+    return _mailbox_template(config, "maildir", config.local.maildir)
+
+
+def check_mbox(config: Config) -> list[Problem]:
+    """local.mbox, checked whether or not a user has mbox now: a per-user format can
+    switch any user to it, and then this template places the file."""
+    template = config.local.mbox
+    if template.endswith("/"):
+        return [_error(f"local.mbox {template!r} names a directory, not a file")]
+    return _mailbox_template(config, "mbox", template)
 
 
 def check_submit_files(config: Config) -> list[Problem]:
@@ -198,6 +208,7 @@ CHECKS: tuple[Callable[[Config], list[Problem]], ...] = (
     check_listen,
     check_data_dir,
     check_maildir,
+    check_mbox,
     check_submit_files,
     check_aliases,
     check_secrets.check_tls,

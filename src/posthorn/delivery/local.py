@@ -1,10 +1,11 @@
 """The local delivery agent: recipients routed to a user's mailbox, Maildir or mbox.
 
-Owns: the mailbox path templates, choosing Maildir or mbox for a route, and turning the
-result into an `Outcome` per recipient. Runs the file work on a worker thread. Does not
-own routing, the steps every local agent shares (loop check, Return-Path and
-Delivered-To, LF line endings: `final.py`) or the mailbox formats (`maildir.py`,
-`mbox.py`).
+Owns: the mailbox path templates it was given, the path of each route's mailbox
+(`path_for`, by the rule in `routing/user_mailbox.py`, which `posthorn read --user`
+follows too), and turning the result into an `Outcome` per recipient. Runs the file
+work on a worker thread. Does not own routing, the steps every local agent shares
+(loop check, Return-Path and Delivered-To, LF line endings: `final.py`) or the mailbox
+formats (`maildir.py`, `mbox.py`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from posthorn.config import Config
 from posthorn.delivery import maildir, mbox
 from posthorn.delivery.final import busy, final_form
 from posthorn.outcome import Delivered, Failed, Outcome, from_oserror
 from posthorn.queue.model import QueuedMessage, RecipientStatus
 from posthorn.routing.router import Mailbox, Mbox, Route
+from posthorn.routing.user_mailbox import mailbox_path
 from posthorn.smtp.reply import Reply
 
 __all__ = ["LocalDelivery"]
@@ -36,11 +39,25 @@ class LocalDelivery:
         self.data_dir = data_dir
         self.hostname = hostname
 
+    @classmethod
+    def from_config(cls, config: Config) -> LocalDelivery:
+        local, server = config.local, config.server
+        return cls(local.maildir, server.data_dir, server.hostname, local.mbox)
+
     def maildir_for(self, user: str) -> Path:
-        return Path(self.template.format(data_dir=self.data_dir, user=user))
+        return self.path_for(Mailbox(user))
 
     def mbox_for(self, user: str) -> Path:
-        return Path(self.mbox_template.format(data_dir=self.data_dir, user=user))
+        return self.path_for(Mbox(user))
+
+    def path_for(self, route: Mailbox | Mbox) -> Path:
+        """The mailbox file (mbox) or directory (Maildir) that `route` delivers into."""
+        return mailbox_path(
+            route,
+            maildir_template=self.template,
+            mbox_template=self.mbox_template,
+            data_dir=self.data_dir,
+        )
 
     async def deliver(
         self,
@@ -64,10 +81,10 @@ class LocalDelivery:
         try:
             if isinstance(route, Mbox):
                 item = mbox.entry(message.envelope.sender, message.envelope.arrival, data)
-                fresh = mbox.append(self.mbox_for(route.user), item)
+                fresh = mbox.append(self.path_for(route), item)
                 kind = "mbox"
             else:
-                fresh = self._maildir(message, route.user, rcpt, data)
+                fresh = self._maildir(message, self.path_for(route), rcpt, data)
                 kind = "maildir"
         except mbox.MailboxBusy as exc:
             return busy(exc, "local")
@@ -77,9 +94,9 @@ class LocalDelivery:
         return Delivered(Reply(250, "2.0.0", (note,)), "local")
 
     def _maildir(
-        self, message: QueuedMessage, user: str, rcpt: RecipientStatus, data: bytes
+        self, message: QueuedMessage, path: Path, rcpt: RecipientStatus, data: bytes
     ) -> bool:
         name = maildir.unique_name(
             message.envelope.arrival, message.qid, rcpt.index, self.hostname, len(data)
         )
-        return maildir.deliver(self.maildir_for(user), name, data)
+        return maildir.deliver(path, name, data)

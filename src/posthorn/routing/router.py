@@ -19,7 +19,7 @@ import re
 
 from posthorn.address import Address
 from posthorn.config import AliasesConfig, LocalConfig
-from posthorn.routing import probe
+from posthorn.routing import probe, user_mailbox
 from posthorn.routing.accounts import Account, Accounts
 from posthorn.routing.aliases import (
     AddressTarget,
@@ -191,9 +191,12 @@ class Router:
         mailbox = self.mailbox_of(address)
         if mailbox is None:
             return None
-        if self.formats.get(mailbox, self.format) == "mbox":
-            return Mbox(mailbox)
-        return Mailbox(mailbox)
+        return self.mailbox_route(mailbox)
+
+    def mailbox_route(self, mailbox: str) -> Mailbox | Mbox:
+        """The route to a local mailbox in its user's format (local.mailbox_format,
+        overridden per user by local.mailbox_formats)."""
+        return user_mailbox.mailbox_route(mailbox, self.format, self.formats)
 
     def check_recipient(self, address: Address) -> Reply | None:
         """The refusal for a local recipient that does not exist, or None."""

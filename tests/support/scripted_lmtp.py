@@ -32,7 +32,9 @@ class Transaction:
     @property
     def stored(self) -> tuple[str, ...]:
         """The recipients this server said it stored (a 2xx after the dot)."""
-        return tuple(r for r, rep in zip(self.rcpts, self.replies) if rep.startswith(b"2"))
+        # Fewer replies than recipients after a hang-up: the unanswered stored nothing.
+        answered = zip(self.rcpts, self.replies, strict=False)
+        return tuple(r for r, rep in answered if rep.startswith(b"2"))
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pytest
 from support.cli import queue_list
 from support.gated_sink import GatedSink
 from support.postgres import PgServer
-from support.server import Server, wait_for
+from support.server import Server, free_port, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -103,7 +103,10 @@ def test_two_nodes_accept_a_burst_and_deliver_each_message_once(
 
 
 def test_a_killed_node_loses_its_leases_and_the_other_node_delivers(
-    pg_dsn: str, tmp_path: Path, make_server: Callable[..., Server]
+    pg_dsn: str,
+    tmp_path: Path,
+    make_server: Callable[..., Server],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     sink = GatedSink().start()
     extra = f'lease = 3.0\n\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
@@ -133,7 +136,12 @@ def test_a_killed_node_loses_its_leases_and_the_other_node_delivers(
         delivered = collections.Counter(sink.subjects())
         assert set(delivered) == set(subjects), "a message was lost"
         duplicates = sum(n - 1 for n in delivered.values())
-        print(f"\nnode1 held {len(held)} lease(s) when killed; duplicates: {duplicates}")
+        # Reported on every run, passing or not (pytest would capture a plain print).
+        with capsys.disabled():
+            print(
+                f"\n[cluster SIGKILL] node1 held {len(held)} lease(s) when killed;"
+                f" {len(subjects)} messages, duplicates delivered: {duplicates}"
+            )
         # At-least-once only for what the dead node had in flight.
         assert duplicates <= len(held)
         # node1's mail went out through node2, and only once node1's leases had expired.
@@ -168,7 +176,11 @@ def test_queue_commands_work_on_the_shared_queue_from_any_host(
     pg_dsn: str, tmp_path: Path, make_server: Callable[..., Server]
 ) -> None:
     sink = GatedSink().start()
-    extra = f'\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
+    # dead.test: a port where nothing listens, so its mail stays queued, deferred.
+    extra = (
+        f'\n[routes]\n"sink.test" = "smtp:[127.0.0.1]:{sink.port}"\n'
+        f'"dead.test" = "smtp:[127.0.0.1]:{free_port()}"\n'
+    )
     try:
         # An admin host: no server running there, only the config file.
         admin = Server(tmp_path / "admin", node_config("admin", pg_dsn, tmp_path / "mb", extra))
@@ -211,6 +223,33 @@ def test_queue_commands_work_on_the_shared_queue_from_any_host(
         cli("release", second)
         wait_for(lambda: queue_list(admin) == [], 30, "an empty queue")
         assert sink.subjects() == ["first", "second"]
+
+        # hold and release of a deferred message, each from one host and seen from the
+        # other through the shared store: node1's own CLI holds, the admin host sees it.
+        fourth = send(one, "fourth", "rcpt@dead.test")
+        cli("release", fourth)  # node1 tries it now: connection refused, deferred
+
+        def deferred() -> bool:
+            (m,) = queue_list(admin)
+            return m["recipients"][0]["attempts"] >= 1 and not m["active"]
+
+        wait_for(deferred, 30, "the deferred attempt")
+        (entry,) = queue_list(admin)
+        assert not entry["hold"]
+        done = one.cli("queue", "hold", fourth)
+        assert done.returncode == 0, done.stderr.decode()
+        (entry,) = queue_list(admin)
+        assert entry["id"] == fourth
+        assert entry["hold"]
+        assert "on hold" in cli("show", fourth)
+        assert re.search(rf"^{fourth}!", cli("list"), re.MULTILINE)  # mailq's held mark
+        cli("release", fourth)
+        (entry,) = queue_list(one)
+        assert entry["id"] == fourth
+        assert not entry["hold"]
+        assert entry["recipients"][0]["state"] == "pending"
+        assert fourth in cli("delete", fourth)
+        assert queue_list(one) == []
     finally:
         sink.stop()
 

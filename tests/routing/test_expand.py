@@ -96,3 +96,34 @@ def test_expander_groups_copies_by_sender_and_chain(tmp_path: Path) -> None:
     ]
     # bob via `solo` is a duplicate of bob via `list`: the first path wins.
     assert len(group(finals(r, "solo@mx.test"))) == 1
+
+
+def _forward(tmp_path: Path, user: str, text: str) -> None:
+    path = tmp_path / "mail" / user / "forward"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+@pytest.mark.parametrize("offsite", [True, False])
+def test_forward_offsite_governs_forward_files_not_aliases(tmp_path: Path, offsite: bool) -> None:
+    listed = tmp_path / "friends.list"
+    listed.write_text("pal@remote.test\n")
+    listed.chmod(0o600)
+    _forward(tmp_path, "alice", f"bob, friend@remote.test\n:include:{listed}\nout\n")
+    r = router(tmp_path, "out: far@remote.test\nteam: alice\n", forward_offsite=offsite)
+    found = [(str(f.recipient.address), f.chain) for f in finals(r, "team@mx.test")]
+    team, alice = Address("team", "mx.test"), Address("alice", "mx.test")
+    # The admin's alias `out` (reached from the forward file) may always go off-site.
+    via_out = ("far@remote.test", (team, alice, Address("out", "mx.test")))
+    if offsite:
+        assert found == [
+            ("bob@mx.test", (team, alice)),
+            ("friend@remote.test", (team, alice)),
+            ("pal@remote.test", (team, alice)),
+            via_out,
+        ]
+    else:
+        # Each off-site line (here and in the include file) becomes alice's own mailbox,
+        # reached through the alias as it would be without a forward file; once.
+        assert found == [("bob@mx.test", (team, alice)), ("alice@mx.test", (team,)), via_out]

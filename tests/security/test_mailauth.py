@@ -244,3 +244,56 @@ def test_outbound_mail_is_dkim_signed(
 
 def dns_resolver(server: DnsServer) -> dns.resolver.Resolver:
     return make_sync_resolver(DnsConfig(nameservers=(server.address,), timeout=2))
+
+
+@pytest.mark.parametrize(
+    ("actions", "absent", "present", "unasked"),
+    [
+        (
+            ("none", "tag", "tag"),
+            ("spf=", "smtp.mailfrom="),
+            ("dkim=pass", "dmarc=pass"),
+            # No SPF record is looked up: not for MAIL FROM's domain, not for HELO's.
+            {("example.test", "TXT"), ("client.test", "TXT")},
+        ),
+        # DMARC still verifies signatures for its alignment (RFC 7489 section 4.2), so the
+        # selector may be asked for; the DKIM result itself is not reported.
+        (("tag", "none", "tag"), ("dkim=", "header.s="), ("spf=pass", "dmarc=pass"), set()),
+        (
+            ("tag", "tag", "none"),
+            ("dmarc=", "header.from="),
+            ("spf=pass", "dkim=pass"),
+            {("_dmarc.example.test", "TXT")},
+        ),
+    ],
+    ids=["spf-none", "dkim-none", "dmarc-none"],
+)
+def test_action_none_skips_that_check(
+    checking_server: Callable[..., Server],
+    dkim_key: tuple[Path, str],
+    dns: DnsServer,
+    actions: tuple[str, str, str],
+    absent: tuple[str, ...],
+    present: tuple[str, ...],
+    unasked: set[tuple[str, str]],
+) -> None:
+    server = checking_server(*actions)
+    content = sign(message("alice@example.test"), dkim_key[0])
+    assert send(server, "alice@example.test", content)[0] == 250
+    (results,) = delivered_headers(server).get_all("Authentication-Results")
+    for text in absent:
+        assert text not in str(results), results
+    for text in present:
+        assert text in str(results), results
+    assert not unasked & set(dns.queries), dns.queries
+
+
+def test_all_none_adds_no_header_and_asks_no_dns(
+    checking_server: Callable[..., Server], dkim_key: tuple[Path, str], dns: DnsServer
+) -> None:
+    server = checking_server("none", "none", "none")
+    content = sign(message("bob@bad.test"), dkim_key[0]).replace(b"Hello.", b"Hullo.")
+    # Everything here would fail (SPF -all for this client, a broken signature): unchecked.
+    assert send(server, "bob@bad.test", content)[0] == 250
+    assert delivered_headers(server).get_all("Authentication-Results") is None
+    assert dns.queries == []

@@ -104,6 +104,9 @@ class AliasesConfig:
     forward_files: bool = setting(
         True, "Honour forward files: ~/.forward (system users) or {data_dir}/mail/USER/forward."
     )
+    forward_offsite: bool = setting(
+        True, "Forward files may send mail off-site; false = such a line is kept in the mailbox."
+    )
     user: str = setting(
         "nobody", "Account whose privileges alias pipes and files use when running as root."
     )

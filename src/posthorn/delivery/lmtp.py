@@ -82,6 +82,11 @@ def parse_lmtp_target(text: str) -> LmtpTarget:
 class LmtpDelivery:
     """Transport for `Mailbox` routes when `local.mailbox` names an LMTP server."""
 
+    # The runner hands over every mailbox of a message in one call, so that they share
+    # one transaction with a status each (RFC 2033 section 1: why LMTP exists); `route`
+    # is then one of them, and the recipients' own addresses are what RCPT names.
+    all_routes_at_once = True
+
     def __init__(self, target: LmtpTarget, config: SmtpClientConfig, *, hostname: str) -> None:
         self.target = target
         self.name = config.helo_name or hostname

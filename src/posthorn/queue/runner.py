@@ -1,7 +1,8 @@
 """The queue runner: the one loop out. Due messages -> route -> deliver -> record.
 
 Owns: claiming due messages under a lease, routing each pending recipient, calling the
-transport for each route (recipients that share a route are delivered together), turning
+transport for each route (recipients that share a route are delivered together, and all
+those of a transport with `all_routes_at_once`, such as LMTP's, in one call), turning
 outcomes into recipient updates with the retry policy (expiry included), asking the
 bouncer for DSNs, and recording everything in one store call per message. It takes a
 clock and a sleep function and never reads the time itself, so tests advance time
@@ -197,13 +198,13 @@ class Runner:
         content = await self.store.content(message.qid)
         if content is None:
             return
-        groups: dict[Route | None, list[RecipientStatus]] = {}
+        groups: dict[object, tuple[Route | None, list[RecipientStatus]]] = {}
         for rcpt in message.pending:
             # A route fixed at intake (file, pipe, refused) wins over the address's.
             route = rcpt.recipient.route or self.router.route(rcpt.recipient.address)
-            groups.setdefault(route, []).append(rcpt)
+            groups.setdefault(self._group(route), (route, []))[1].append(rcpt)
         outcomes: dict[int, Outcome] = {}
-        for route, rcpts in groups.items():
+        for route, rcpts in groups.values():
             outcomes.update(await self._deliver_route(message, content, route, rcpts))
         now = self.clock()
         results = [
@@ -218,6 +219,13 @@ class Runner:
             _log.info("%s: removed", message.qid)
         if bounces:
             self.wake()
+
+    def _group(self, route: Route | None) -> object:
+        """Recipients with the same key are delivered in one call: those of one route, or
+        all those of a transport that takes every route it serves at once (LMTP: one
+        transaction, several mailboxes, a verdict each; RFC 2033 section 4.2)."""
+        transport = self.transports.get(type(route)) if route is not None else None
+        return transport if getattr(transport, "all_routes_at_once", False) else route
 
     async def _deliver_route(
         self,

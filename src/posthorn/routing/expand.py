@@ -12,9 +12,13 @@ final recipients (mailboxes, remote addresses, file and pipe targets), with
   (never for the null sender: a bounce stays a bounce);
 - the forwarding chain of each final recipient, which intake writes as Delivered-To
   headers of that copy;
-- the targets config forbids (pipes, files) failing with 550 5.7.1.
-Pure given its `Directory` (the router); reading forward and include files happens
-behind it. Does not own the queue (intake groups finals into `Copy` values to commit).
+- the targets config forbids (pipes, files) failing with 550 5.7.1;
+- with `aliases.forward_offsite = false`, an off-site address in a forward file (or an
+  :include: file it names) is not followed: that line goes to the user's own mailbox
+  instead, with a warning. The admin's aliases may always send off-site.
+Pure given its `Directory` (the router) but for that warning; reading forward and include
+files happens behind it. Does not own the queue (intake groups finals into `Copy` values
+to commit).
 
 Raises `ExpansionError` for a temporary problem (an unreadable :include: file): the
 message should be retried, not bounced.
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from posthorn import log
 from posthorn.address import Address, AddressError
 from posthorn.config import AliasesConfig
 from posthorn.envelope import Recipient
@@ -54,6 +59,9 @@ __all__ = [
     "expand_recipients",
     "group",
 ]
+
+
+_log = log.get("local")
 
 
 class ExpansionError(Exception):
@@ -100,6 +108,7 @@ class _Path:
     ancestors: tuple[str, ...] = ()
     chain: tuple[Address, ...] = ()
     user: str = ""  # whose privileges file and pipe targets use
+    forward: str = ""  # the forward file whose targets these are ("" = not a forward file)
 
 
 def _key(address: Address) -> str:
@@ -169,6 +178,7 @@ class _Walk:
             ancestors=(*path.ancestors, key),
             chain=(*path.chain, address),
             user=forward.owner if forward is not None else self.policy.user,
+            forward=forward.path if forward is not None else "",
         )
         if self.targets(address, targets, inner, path) == 0:
             self.emit(address, path, Refused(Reply(550, "5.1.1", (f"<{address}>: empty list",))))
@@ -212,6 +222,18 @@ class _Walk:
             return
         if _key(address) == _key(owner):
             # An alias or forward file that lists itself: deliver to the mailbox too.
+            self.emit(owner, outer)
+        elif inner.forward and not self.policy.forward_offsite and not self.dir.is_local(address):
+            # A forward file is the user's, not the site's configuration: where the site
+            # says so it opens no path off-site to any sender (RFC 2505 section 2.4: the
+            # site decides what it relays). The mail stays in the mailbox, not lost.
+            _log.warning(
+                "%s: off-site target <%s> not followed (aliases.forward_offsite = false);"
+                " kept in the mailbox of <%s>",
+                inner.forward,
+                address,
+                owner,
+            )
             self.emit(owner, outer)
         else:
             self.address(address, inner)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from posthorn import log
 from posthorn.config import SmtpClientConfig
 from posthorn.delivery.pool import ConnectionCache, Slots
-from posthorn.delivery.smtp_client import Broken, Peer, SmtpConnection, Timeouts
+from posthorn.delivery.smtp_client import Broken, Peer, ResetFailed, SmtpConnection, Timeouts
 from posthorn.delivery.smtp_transaction import RcptLine, transaction
 from posthorn.dns import LookupFailed, MxResolver, NoRecords, NoSuchDomain, mx_candidates
 from posthorn.message import downgrade
@@ -159,15 +159,17 @@ class RemoteDelivery:
     # -- hosts and connections -------------------------------------------------------
 
     async def _try_cached(self, attempt: _Attempt, nexthop: Nexthop) -> None:
+        """Send over an idle connection to the destination, if one still answers RSET."""
         while attempt.pending:
             conn = self.cache.take(nexthop.label)
             if conn is None:
                 return
-            if await conn.reset(self.timeouts.command):
-                _log.debug("%s: reusing connection to %s", attempt.message.qid, conn.peer.label)
-                await self._send(attempt, conn, nexthop)
+            if not conn.usable:
+                conn.abort()
+                continue
+            _log.debug("%s: reusing connection to %s", attempt.message.qid, conn.peer.label)
+            if await self._send(attempt, conn, nexthop):
                 return
-            conn.abort()
 
     async def _try_host(
         self, attempt: _Attempt, nexthop: Nexthop, domain: str, host: str, port: int
@@ -235,15 +237,16 @@ class RemoteDelivery:
 
     # -- one transaction -------------------------------------------------------------
 
-    async def _send(self, attempt: _Attempt, conn: SmtpConnection, nexthop: Nexthop) -> None:
-        """Send to one connected peer; keeps the connection for reuse when it is healthy."""
+    async def _send(self, attempt: _Attempt, conn: SmtpConnection, nexthop: Nexthop) -> bool:
+        """Send to one connected peer; keeps the connection for reuse when it is healthy.
+        False when a reused connection failed its RSET: nothing was decided, connect anew."""
         label = conn.peer.label
         prepared = self._prepare(attempt, conn)
         if isinstance(prepared, Reply):
             _log.info("%s: %s: %s", attempt.message.qid, label, prepared)
             attempt.host_failed(prepared, True, label)
             self.cache.put(nexthop.label, conn)
-            return
+            return True
         options, payload = prepared
         rcpts = list(attempt.pending.values())
         envelope = attempt.message.envelope
@@ -251,10 +254,13 @@ class RemoteDelivery:
             result = await transaction(
                 conn, envelope.sender, options, rcpts, payload, self.timeouts
             )
+        except ResetFailed as exc:
+            _log.info("%s: not reusing the connection: %s", attempt.message.qid, exc.reply.text)
+            return False
         except Broken as exc:
             _log.info("%s: %s", attempt.message.qid, exc.reply.text)
             attempt.host_failed(exc.reply, False, label)
-            return
+            return True
         self.cache.put(nexthop.label, conn)
         if result.mail_reply is not None:
             if result.mail_reply.is_permanent:
@@ -264,7 +270,7 @@ class RemoteDelivery:
             else:
                 # A 4xx to MAIL is the host's trouble, not the recipients': next host.
                 attempt.host_failed(result.mail_reply, False, label)
-            return
+            return True
         handoff = Handoff.DSN_PASSED if conn.caps.dsn else Handoff.RELAYED
         for index, reply in result.replies.items():
             outcome = from_reply(reply, label)
@@ -272,6 +278,7 @@ class RemoteDelivery:
                 outcome = Delivered(reply, label, handoff)
             attempt.outcomes[index] = outcome
             attempt.pending.pop(index, None)
+        return True
 
     def _prepare(
         self, attempt: _Attempt, conn: SmtpConnection

@@ -133,11 +133,11 @@ class RemoteDelivery:
         port = nexthop.port or self.config.port
         async with self.slots.hold(nexthop.label):
             await self._try_cached(attempt, nexthop)
-            tried = 0
+            budget = MAX_ADDRESSES
             for host in hosts:
-                if not attempt.pending or tried >= MAX_ADDRESSES:
+                if not attempt.pending or budget <= 0:
                     break
-                tried += await self._try_host(attempt, nexthop, route.domain, host, port)
+                budget -= await self._try_host(attempt, nexthop, route.domain, host, port, budget)
         return {**attempt.outcomes, **self._leftovers(attempt)}
 
     async def _hosts(self, domain: str, nexthop: Nexthop) -> list[str] | Outcome:
@@ -172,16 +172,16 @@ class RemoteDelivery:
                 return
 
     async def _try_host(
-        self, attempt: _Attempt, nexthop: Nexthop, domain: str, host: str, port: int
+        self, attempt: _Attempt, nexthop: Nexthop, domain: str, host: str, port: int, budget: int
     ) -> int:
-        """Try each address of `host`; returns how many were tried."""
+        """Try each address of `host`, `budget` at most; returns how many were tried."""
         addresses = await self.resolver.addresses(host)
         if not isinstance(addresses, list):
             reply = no_address(host, addresses)
             attempt.host_failed(reply, reply.is_permanent, "")
             return 0
         tried = 0
-        for address in addresses[:MAX_ADDRESSES]:
+        for address in addresses[:budget]:
             if not attempt.pending:
                 break
             tried += 1

@@ -120,9 +120,8 @@ class SmtpConnection:
             raise _broken(f"connect to {peer.label} timed out", "4.4.1") from None
         except OSError as exc:
             reply = from_oserror(exc).reply
-            raise Broken(
-                Reply(451, reply.esc, (f"connect to {peer.label}: {reply.text}",))
-            ) from None
+            reason = " ".join(reply.lines)  # the enhanced code goes in front once, not twice
+            raise Broken(Reply(451, reply.esc, (f"connect to {peer.label}: {reason}",))) from None
         conn = cls(peer, wire)
         greeting = await conn.read_reply(timeouts.greeting)
         if greeting.code != 220:

@@ -80,6 +80,7 @@ class _Attempt:
     permanent: Reply | None = None  # the last reason no peer can take it
     relay: str = ""
     seven_bit: bytes | None = None
+    cache_key: str = ""  # idle connections fit for this attempt: destination and TLS policy
 
     def host_failed(self, reply: Reply, permanent: bool, relay: str) -> None:
         if permanent:
@@ -126,13 +127,16 @@ class RemoteDelivery:
             r.index: RcptLine(r.index, r.recipient.address, r.recipient.notify, r.recipient.orcpt)
             for r in recipients
         }
-        attempt = _Attempt(message, content, lines)
+        # Domains routed to one relay share its connections, but only under the same TLS
+        # policy: a "required" domain must not reuse a plaintext "none" connection.
+        policy = self._tls_policy(route.domain, nexthop)
+        attempt = _Attempt(message, content, lines, cache_key=f"{nexthop.label} tls={policy}")
         hosts = await self._hosts(route.domain, nexthop)
         if not isinstance(hosts, list):
             return {i: hosts for i in lines}
         port = nexthop.port or self.config.port
         async with self.slots.hold(nexthop.label):
-            await self._try_cached(attempt, nexthop)
+            await self._try_cached(attempt)
             budget = MAX_ADDRESSES
             for host in hosts:
                 if not attempt.pending or budget <= 0:
@@ -158,17 +162,17 @@ class RemoteDelivery:
 
     # -- hosts and connections -------------------------------------------------------
 
-    async def _try_cached(self, attempt: _Attempt, nexthop: Nexthop) -> None:
+    async def _try_cached(self, attempt: _Attempt) -> None:
         """Send over an idle connection to the destination, if one still answers RSET."""
         while attempt.pending:
-            conn = self.cache.take(nexthop.label)
+            conn = self.cache.take(attempt.cache_key)
             if conn is None:
                 return
             if not conn.usable:
                 conn.abort()
                 continue
             _log.debug("%s: reusing connection to %s", attempt.message.qid, conn.peer.label)
-            if await self._send(attempt, conn, nexthop):
+            if await self._send(attempt, conn):
                 return
 
     async def _try_host(
@@ -192,7 +196,7 @@ class RemoteDelivery:
                 _log.info("%s: %s", attempt.message.qid, exc.reply.text)
                 attempt.host_failed(exc.reply, exc.permanent, peer.label)
                 continue
-            await self._send(attempt, conn, nexthop)
+            await self._send(attempt, conn)
         return tried
 
     async def _connect(self, peer: Peer, nexthop: Nexthop, domain: str) -> SmtpConnection:
@@ -205,6 +209,9 @@ class RemoteDelivery:
                 context = self._context(policy)
                 name = peer.host if policy == "verify" else None
                 await conn.starttls(context, name, timeouts.command)
+                # Postfix's words: "Verified" only when the certificate chain and name were.
+                trust = "Verified" if policy == "verify" else "Untrusted"
+                _log.info("%s TLS connection established to %s: %s", trust, peer.label, conn.tls)
                 await conn.hello(self.helo, timeouts.command)
             elif policy in ("required", "verify"):
                 text = f"TLS is required, but {peer.label} does not offer STARTTLS"
@@ -237,7 +244,7 @@ class RemoteDelivery:
 
     # -- one transaction -------------------------------------------------------------
 
-    async def _send(self, attempt: _Attempt, conn: SmtpConnection, nexthop: Nexthop) -> bool:
+    async def _send(self, attempt: _Attempt, conn: SmtpConnection) -> bool:
         """Send to one connected peer; keeps the connection for reuse when it is healthy.
         False when a reused connection failed its RSET: nothing was decided, connect anew."""
         label = conn.peer.label
@@ -245,7 +252,7 @@ class RemoteDelivery:
         if isinstance(prepared, Reply):
             _log.info("%s: %s: %s", attempt.message.qid, label, prepared)
             attempt.host_failed(prepared, True, label)
-            self.cache.put(nexthop.label, conn)
+            self.cache.put(attempt.cache_key, conn)
             return True
         options, payload = prepared
         rcpts = list(attempt.pending.values())
@@ -261,7 +268,7 @@ class RemoteDelivery:
             _log.info("%s: %s", attempt.message.qid, exc.reply.text)
             attempt.host_failed(exc.reply, False, label)
             return True
-        self.cache.put(nexthop.label, conn)
+        self.cache.put(attempt.cache_key, conn)
         if result.mail_reply is not None:
             if result.mail_reply.is_permanent:
                 for index in list(attempt.pending):

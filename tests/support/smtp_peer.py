@@ -7,7 +7,9 @@ in the test's own loop, or in a thread with `serving(peer, host, port)` when the
 is a Posthorn subprocess. With `pipelining`, the replies to RSET, MAIL and RCPT are held
 until DATA ends the group, as RFC 2920 section 3.1 lets a server do: a client that waited
 for one of them before sending the rest of its group would wait forever. Without it, the
-peer records how many commands each read carried (a lock-step client sends one).
+peer records how many commands each read carried (a lock-step client sends one). It
+counts transactions in progress (from MAIL to the final reply), the connections a
+client has in use, and can hold the final reply (`before_final`) to keep them busy.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ Reply = Callable[[int, str], bytes | None]  # (session number, command line) -> 
 class PeerSession:
     commands: list[str] = field(default_factory=list)
     most_per_read: int = 0  # the most commands one read carried (outside DATA)
+    in_transaction: bool = False
 
 
 @dataclass
@@ -34,9 +37,9 @@ class ScriptedPeer:
     before_final: Callable[[], Awaitable[None]] | None = None  # awaited before the final 250
     sessions: list[PeerSession] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
-    open_now: int = 0
-    most_open: int = 0
-    on_change: Callable[[int], None] | None = None  # told +1 / -1 as sessions open and close
+    busy: int = 0  # transactions in progress now
+    most_busy: int = 0
+    on_busy: Callable[[int], None] | None = None  # told +1 / -1 as transactions start and end
 
     def _usual(self, verb: str) -> bytes:
         if verb == "EHLO":
@@ -51,24 +54,27 @@ class ScriptedPeer:
             "QUIT": b"221 2.0.0 bye\r\n",
         }.get(verb, b"502 5.5.1 not here\r\n")
 
-    def _open(self, step: int) -> None:
-        self.open_now += step
-        self.most_open = max(self.most_open, self.open_now)
-        if self.on_change is not None:
-            self.on_change(step)
+    def _transaction(self, session: PeerSession, start: bool) -> None:
+        if session.in_transaction == start:
+            return
+        session.in_transaction = start
+        step = 1 if start else -1
+        self.busy += step
+        self.most_busy = max(self.most_busy, self.busy)
+        if self.on_busy is not None:
+            self.on_busy(step)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         number = len(self.sessions)
         session = PeerSession()
         self.sessions.append(session)
-        self._open(+1)
         try:
             writer.write(b"220 peer.test ESMTP\r\n")
             await self._converse(number, session, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._open(-1)
+            self._transaction(session, False)
             writer.close()
 
     async def _converse(
@@ -90,6 +96,10 @@ class ScriptedPeer:
                 verb = line.split(" ", 1)[0].upper()
                 answer = self.reply(number, line) or self._usual(verb)
                 held += answer
+                if verb == "MAIL" and answer[:1] == b"2":
+                    self._transaction(session, True)
+                elif verb == "RSET":
+                    self._transaction(session, False)
                 if self.pipelining and verb in ("RSET", "MAIL", "RCPT") and answer[:1] == b"2":
                     continue  # RFC 2920 section 3.1: held until the group ends
                 writer.write(held)
@@ -102,6 +112,7 @@ class ScriptedPeer:
                     if self.before_final is not None:
                         await self.before_final()
                     writer.write(b"250 2.0.0 queued\r\n")
+                    self._transaction(session, False)
             session.most_per_read = max(session.most_per_read, lines)
 
     async def _content(self, buffer: bytes, reader: asyncio.StreamReader) -> bytes:
@@ -121,30 +132,29 @@ class ScriptedPeer:
 
 
 @contextlib.contextmanager
-def serving(peer: ScriptedPeer, host: str, port: int) -> Iterator[asyncio.AbstractEventLoop]:
-    """Serve `peer` on host:port from a thread of its own (for a client in a subprocess)."""
+def serving(*peers: tuple[ScriptedPeer, str, int]) -> Iterator[asyncio.AbstractEventLoop]:
+    """Serve each (peer, host, port) from one thread of their own, all on one event loop
+    (for a client in a subprocess); yields that loop."""
     loop = asyncio.new_event_loop()
-    started = threading.Event()
-    server: list[asyncio.Server] = []
+    servers: list[asyncio.Server] = []
 
     async def start() -> None:
-        server.append(await asyncio.start_server(peer.handle, host, port))
-        started.set()
+        for peer, host, port in peers:
+            servers.append(await asyncio.start_server(peer.handle, host, port))
+
+    async def stop() -> None:
+        for server in servers:
+            server.close()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    assert started.is_set()
     try:
+        asyncio.run_coroutine_threadsafe(start(), loop).result(10)
         yield loop
     finally:
-
-        async def stop() -> None:
-            server[0].close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

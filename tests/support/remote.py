@@ -22,7 +22,10 @@ _SHORT = (
 
 
 def message(*rcpts: str, qid: str = "0000000000000ABC", **envelope: object) -> QueuedMessage:
-    recipients = tuple(Recipient(Address.parse(r)) for r in rcpts or ("bob@example.test",))
+    utf8 = bool(envelope.get("smtputf8"))
+    recipients = tuple(
+        Recipient(Address.parse(r, utf8=utf8)) for r in rcpts or ("bob@example.test",)
+    )
     env = Envelope(Address("alice", "sender.test"), recipients, arrival=1.0, **envelope)  # type: ignore[arg-type]
     statuses = tuple(RecipientStatus(i, r) for i, r in enumerate(recipients))
     return QueuedMessage(qid, env, len(CONTENT), statuses)

@@ -94,7 +94,8 @@ class ScriptedPeer:
                 lines += 1
                 session.commands.append(line)
                 verb = line.split(" ", 1)[0].upper()
-                answer = self.reply(number, line) or self._usual(verb)
+                override = self.reply(number, line)  # b'' is silence
+                answer = self._usual(verb) if override is None else override
                 held += answer
                 if verb == "MAIL" and answer[:1] == b"2":
                     self._transaction(session, True)

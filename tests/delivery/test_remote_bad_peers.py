@@ -240,8 +240,8 @@ def test_dns_trouble_becomes_an_outcome(domain: str, kind: type, text: str) -> N
 
 
 def test_a_cached_connection_the_peer_dropped_is_replaced_not_deferred() -> None:
-    """No RSET before reuse: a peer that closed an idle connection must cost nothing but a
-    new connection (the stale one fails before any content is sent)."""
+    """A peer that closed an idle connection must cost nothing but a new connection (the
+    stale one fails at the RSET that begins the next transaction, before any content)."""
     sessions: list[int] = []
 
     async def one_message_then_close(

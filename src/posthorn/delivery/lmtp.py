@@ -23,7 +23,7 @@ from posthorn import log
 from posthorn.config import SmtpClientConfig
 from posthorn.delivery.pool import ConnectionCache
 from posthorn.delivery.remote import timeouts_from
-from posthorn.delivery.smtp_client import Broken, Peer, SmtpConnection
+from posthorn.delivery.smtp_client import Broken, Peer, ResetFailed, SmtpConnection
 from posthorn.delivery.smtp_transaction import RcptLine, transaction
 from posthorn.message import downgrade
 from posthorn.outcome import Deferred, Failed, Outcome, from_reply
@@ -109,18 +109,22 @@ class LmtpDelivery:
             for r in recipients
         ]
         async with self.slots:
-            try:
-                conn = await self._connection()
-            except Broken as exc:
-                _log.info("%s: %s", message.qid, exc.reply.text)
-                failed: Outcome = Failed(exc.reply) if exc.permanent else Deferred(exc.reply)
-                return {r.index: failed for r in rcpts}
-            return await self._send(message, content, conn, rcpts)
+            while True:
+                try:
+                    conn = await self._connection()
+                except Broken as exc:
+                    _log.info("%s: %s", message.qid, exc.reply.text)
+                    failed: Outcome = Failed(exc.reply) if exc.permanent else Deferred(exc.reply)
+                    return {r.index: failed for r in rcpts}
+                # None: a cached connection failed its RSET; the next one is newer or new.
+                found = await self._send(message, content, conn, rcpts)
+                if found is not None:
+                    return found
 
     async def _connection(self) -> SmtpConnection:
-        """An idle connection that still answers RSET, else a new one. Raises Broken."""
+        """An idle connection that still looks open, else a new one. Raises Broken."""
         while (conn := self.cache.take(_CACHE_KEY)) is not None:
-            if await conn.reset(self.timeouts.command):
+            if conn.usable:
                 return conn
             conn.abort()
         conn = await SmtpConnection.open(self.target.peer, self.timeouts)
@@ -137,7 +141,7 @@ class LmtpDelivery:
         content: bytes,
         conn: SmtpConnection,
         rcpts: list[RcptLine],
-    ) -> dict[int, Outcome]:
+    ) -> dict[int, Outcome] | None:
         relay = conn.peer.label
         prepared = _prepare(message, content, conn)
         if isinstance(prepared, Reply):
@@ -149,6 +153,9 @@ class LmtpDelivery:
             result = await transaction(
                 conn, envelope.sender, options, rcpts, payload, self.timeouts, lmtp=True
             )
+        except ResetFailed as exc:
+            _log.info("%s: not reusing the connection: %s", message.qid, exc.reply.text)
+            return None
         except Broken as exc:
             _log.info("%s: %s", message.qid, exc.reply.text)
             return {r.index: Deferred(exc.reply, relay) for r in rcpts}

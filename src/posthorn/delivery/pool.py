@@ -3,8 +3,8 @@
 Owns: the global and per-destination limits on connections in use (`Slots`), and
 keeping a connection open for a few seconds after a message so that the next message to
 the same destination can use it (`ConnectionCache`, like Postfix's scache): making it
-ready for the next transaction is the caller's (`SmtpConnection.reset`: nothing after a
-clean transaction, else RSET), closing with QUIT when it expires or the limit of
+ready for the next transaction is the caller's (the RSET that begins each transaction on
+a used connection, `smtp_transaction.py`), closing with QUIT when it expires or the limit of
 messages per connection is reached is ours. Does not own the SMTP dialogue.
 """
 

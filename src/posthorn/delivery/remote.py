@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from posthorn import log
 from posthorn.config import SmtpClientConfig
 from posthorn.delivery.pool import ConnectionCache, Slots
-from posthorn.delivery.smtp_client import Broken, Peer, SmtpConnection, Timeouts
+from posthorn.delivery.smtp_client import Broken, Peer, ResetFailed, SmtpConnection, Timeouts
 from posthorn.delivery.smtp_transaction import RcptLine, transaction
 from posthorn.dns import LookupFailed, MxResolver, NoRecords, NoSuchDomain, mx_candidates
 from posthorn.message import downgrade
@@ -80,6 +80,7 @@ class _Attempt:
     permanent: Reply | None = None  # the last reason no peer can take it
     relay: str = ""
     seven_bit: bytes | None = None
+    cache_key: str = ""  # idle connections fit for this attempt: destination and TLS policy
 
     def host_failed(self, reply: Reply, permanent: bool, relay: str) -> None:
         if permanent:
@@ -126,18 +127,21 @@ class RemoteDelivery:
             r.index: RcptLine(r.index, r.recipient.address, r.recipient.notify, r.recipient.orcpt)
             for r in recipients
         }
-        attempt = _Attempt(message, content, lines)
+        # Domains routed to one relay share its connections, but only under the same TLS
+        # policy: a "required" domain must not reuse a plaintext "none" connection.
+        policy = self._tls_policy(route.domain, nexthop)
+        attempt = _Attempt(message, content, lines, cache_key=f"{nexthop.label} tls={policy}")
         hosts = await self._hosts(route.domain, nexthop)
         if not isinstance(hosts, list):
             return {i: hosts for i in lines}
         port = nexthop.port or self.config.port
         async with self.slots.hold(nexthop.label):
-            await self._try_cached(attempt, nexthop)
-            tried = 0
+            await self._try_cached(attempt)
+            budget = MAX_ADDRESSES
             for host in hosts:
-                if not attempt.pending or tried >= MAX_ADDRESSES:
+                if not attempt.pending or budget <= 0:
                     break
-                tried += await self._try_host(attempt, nexthop, route.domain, host, port)
+                budget -= await self._try_host(attempt, nexthop, route.domain, host, port, budget)
         return {**attempt.outcomes, **self._leftovers(attempt)}
 
     async def _hosts(self, domain: str, nexthop: Nexthop) -> list[str] | Outcome:
@@ -158,28 +162,30 @@ class RemoteDelivery:
 
     # -- hosts and connections -------------------------------------------------------
 
-    async def _try_cached(self, attempt: _Attempt, nexthop: Nexthop) -> None:
+    async def _try_cached(self, attempt: _Attempt) -> None:
+        """Send over an idle connection to the destination, if one still answers RSET."""
         while attempt.pending:
-            conn = self.cache.take(nexthop.label)
+            conn = self.cache.take(attempt.cache_key)
             if conn is None:
                 return
-            if await conn.reset(self.timeouts.command):
-                _log.debug("%s: reusing connection to %s", attempt.message.qid, conn.peer.label)
-                await self._send(attempt, conn, nexthop)
+            if not conn.usable:
+                conn.abort()
+                continue
+            _log.debug("%s: reusing connection to %s", attempt.message.qid, conn.peer.label)
+            if await self._send(attempt, conn):
                 return
-            conn.abort()
 
     async def _try_host(
-        self, attempt: _Attempt, nexthop: Nexthop, domain: str, host: str, port: int
+        self, attempt: _Attempt, nexthop: Nexthop, domain: str, host: str, port: int, budget: int
     ) -> int:
-        """Try each address of `host`; returns how many were tried."""
+        """Try each address of `host`, `budget` at most; returns how many were tried."""
         addresses = await self.resolver.addresses(host)
         if not isinstance(addresses, list):
             reply = no_address(host, addresses)
             attempt.host_failed(reply, reply.is_permanent, "")
             return 0
         tried = 0
-        for address in addresses[:MAX_ADDRESSES]:
+        for address in addresses[:budget]:
             if not attempt.pending:
                 break
             tried += 1
@@ -190,7 +196,7 @@ class RemoteDelivery:
                 _log.info("%s: %s", attempt.message.qid, exc.reply.text)
                 attempt.host_failed(exc.reply, exc.permanent, peer.label)
                 continue
-            await self._send(attempt, conn, nexthop)
+            await self._send(attempt, conn)
         return tried
 
     async def _connect(self, peer: Peer, nexthop: Nexthop, domain: str) -> SmtpConnection:
@@ -203,6 +209,9 @@ class RemoteDelivery:
                 context = self._context(policy)
                 name = peer.host if policy == "verify" else None
                 await conn.starttls(context, name, timeouts.command)
+                # Postfix's words: "Verified" only when the certificate chain and name were.
+                trust = "Verified" if policy == "verify" else "Untrusted"
+                _log.info("%s TLS connection established to %s: %s", trust, peer.label, conn.tls)
                 await conn.hello(self.helo, timeouts.command)
             elif policy in ("required", "verify"):
                 text = f"TLS is required, but {peer.label} does not offer STARTTLS"
@@ -235,15 +244,16 @@ class RemoteDelivery:
 
     # -- one transaction -------------------------------------------------------------
 
-    async def _send(self, attempt: _Attempt, conn: SmtpConnection, nexthop: Nexthop) -> None:
-        """Send to one connected peer; keeps the connection for reuse when it is healthy."""
+    async def _send(self, attempt: _Attempt, conn: SmtpConnection) -> bool:
+        """Send to one connected peer; keeps the connection for reuse when it is healthy.
+        False when a reused connection failed its RSET: nothing was decided, connect anew."""
         label = conn.peer.label
         prepared = self._prepare(attempt, conn)
         if isinstance(prepared, Reply):
             _log.info("%s: %s: %s", attempt.message.qid, label, prepared)
             attempt.host_failed(prepared, True, label)
-            self.cache.put(nexthop.label, conn)
-            return
+            self.cache.put(attempt.cache_key, conn)
+            return True
         options, payload = prepared
         rcpts = list(attempt.pending.values())
         envelope = attempt.message.envelope
@@ -251,11 +261,14 @@ class RemoteDelivery:
             result = await transaction(
                 conn, envelope.sender, options, rcpts, payload, self.timeouts
             )
+        except ResetFailed as exc:
+            _log.info("%s: not reusing the connection: %s", attempt.message.qid, exc.reply.text)
+            return False
         except Broken as exc:
             _log.info("%s: %s", attempt.message.qid, exc.reply.text)
             attempt.host_failed(exc.reply, False, label)
-            return
-        self.cache.put(nexthop.label, conn)
+            return True
+        self.cache.put(attempt.cache_key, conn)
         if result.mail_reply is not None:
             if result.mail_reply.is_permanent:
                 for index in list(attempt.pending):
@@ -264,7 +277,7 @@ class RemoteDelivery:
             else:
                 # A 4xx to MAIL is the host's trouble, not the recipients': next host.
                 attempt.host_failed(result.mail_reply, False, label)
-            return
+            return True
         handoff = Handoff.DSN_PASSED if conn.caps.dsn else Handoff.RELAYED
         for index, reply in result.replies.items():
             outcome = from_reply(reply, label)
@@ -272,6 +285,7 @@ class RemoteDelivery:
                 outcome = Delivered(reply, label, handoff)
             attempt.outcomes[index] = outcome
             attempt.pending.pop(index, None)
+        return True
 
     def _prepare(
         self, attempt: _Attempt, conn: SmtpConnection

@@ -3,13 +3,14 @@
 Owns: connecting to one address (or Unix socket), the greeting, EHLO with HELO fallback
 (or LHLO for LMTP, RFC 2033), STARTTLS by
 policy (RFC 3207), AUTH PLAIN/LOGIN toward relay hosts (RFC 4954), reading replies and
-writing commands under the timeouts of RFC 5321 section 4.5.3.2, RSET and QUIT. Does not
+writing commands under the timeouts of RFC 5321 section 4.5.3.2, and QUIT. Does not
 own a mail transaction (`smtp_transaction.py`), which host to try, what a message needs
 from a peer (SIZE, 8BITMIME, SMTPUTF8: see `remote.py`) or outcomes for the queue.
 
 Raises `Broken` (with a 4xx reply that says why) when the connection cannot be used any
 more: refused, timed out, closed, a garbage reply, a 4xx greeting. A 5xx greeting is a
 `Broken` with `permanent` set. Nothing else escapes: OS and TLS errors become `Broken`.
+`ResetFailed` (a `Broken`) says a reused connection did not answer its RSET with 250.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from posthorn.smtp.extensions import Capabilities, parse_ehlo
 from posthorn.smtp.reply import Reply
 from posthorn.wire import StreamWire
 
-__all__ = ["Broken", "Peer", "SmtpConnection", "Timeouts"]
+__all__ = ["Broken", "Peer", "ResetFailed", "SmtpConnection", "Timeouts"]
 
 _log = log.get("smtp")
 
@@ -71,6 +72,11 @@ class Broken(Exception):
         self.permanent = permanent
 
 
+class ResetFailed(Broken):
+    """A reused connection refused or did not answer the RSET before the next
+    transaction: it is closed, and the message goes over a new connection."""
+
+
 def _broken(text: str, esc: str = "4.4.2") -> Broken:
     return Broken(Reply(451, esc, (text,)))
 
@@ -94,7 +100,7 @@ class SmtpConnection:
         self.esmtp = False
         self.tls = ""
         self.transactions = 0
-        self.clean = False  # the last transaction ended normally: no RSET needed to reuse
+        self.used = False  # a transaction ran since EHLO: the next one begins with RSET
         self.idle_since = time.monotonic()
         self.closed = False
 
@@ -114,9 +120,8 @@ class SmtpConnection:
             raise _broken(f"connect to {peer.label} timed out", "4.4.1") from None
         except OSError as exc:
             reply = from_oserror(exc).reply
-            raise Broken(
-                Reply(451, reply.esc, (f"connect to {peer.label}: {reply.text}",))
-            ) from None
+            reason = " ".join(reply.lines)  # the enhanced code goes in front once, not twice
+            raise Broken(Reply(451, reply.esc, (f"connect to {peer.label}: {reason}",))) from None
         conn = cls(peer, wire)
         greeting = await conn.read_reply(timeouts.greeting)
         if greeting.code != 220:
@@ -236,18 +241,12 @@ class SmtpConnection:
         await self.write(self.core.send(line, label), seconds)
         return await self.read_reply(seconds)
 
-    async def reset(self, seconds: float) -> bool:
-        """Make the connection ready for a new transaction; False when it is no longer
-        usable. After a transaction that ended normally nothing is sent (a peer that hung
-        up meanwhile shows as EOF here, or fails the next MAIL before any content is
-        sent); otherwise RSET."""
-        if self.clean:
-            return not self.wire.at_eof and not self.closed
-        try:
-            reply = await self.command("RSET", seconds)
-        except Broken:
-            return False
-        return reply.code == 250
+    @property
+    def usable(self) -> bool:
+        """Still open as far as we know without asking (a peer that hung up while the
+        connection was idle shows as EOF here, or fails the RSET that the next
+        transaction begins with, before any content is sent)."""
+        return not self.closed and not self.wire.at_eof
 
     async def quit(self, seconds: float = 10.0) -> None:
         if self.closed:

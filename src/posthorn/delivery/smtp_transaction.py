@@ -1,13 +1,16 @@
-"""One mail transaction over an open SMTP connection: MAIL, RCPT..., DATA, content.
+"""One mail transaction over an open SMTP connection: [RSET,] MAIL, RCPT..., DATA, content.
 
 Owns: sending the transaction (pipelined as one group when the peer offers PIPELINING,
-RFC 2920 section 3.1, else in lock-step), ESMTP parameters only where the peer offers
+RFC 2920 section 3.1, else in lock-step), beginning it with RSET on a connection that
+carried a transaction before (in the same pipelined group, so reuse costs no round trip),
+ESMTP parameters only where the peer offers
 their extension, and collecting the reply that decides each recipient: its RCPT reply,
 or for the accepted ones the reply to DATA or to the final dot. Does not own connecting,
 which host to try, or outcomes.
 
 Raises `Broken` (from the connection) when the connection fails before the final reply:
-then nothing counts as delivered.
+then nothing counts as delivered. Raises `ResetFailed` when the RSET is not answered with
+250: the connection is closed before any content is sent, and the caller connects anew.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from posthorn.address import Address
-from posthorn.delivery.smtp_client import Broken, SmtpConnection, Timeouts
+from posthorn.delivery.smtp_client import Broken, ResetFailed, SmtpConnection, Timeouts
 from posthorn.smtp.client import MailOptions, mail_command, rcpt_command
 from posthorn.smtp.reply import Reply
 
@@ -55,21 +58,30 @@ async def transaction(
     """MAIL, RCPT..., DATA, content. Raises Broken when the connection fails
     before the final reply: then nothing counts as delivered. With `lmtp`, each accepted
     recipient gets its own reply after the final dot (RFC 2033 section 4.2)."""
+    # Like Postfix on a cached connection: whatever the last transaction left behind
+    # (a refused MAIL, no recipient accepted), RSET clears it (RFC 5321 section 4.1.1.5),
+    # and a peer that went away says so before any content is sent.
+    rset = ("RSET",) if conn.used else ()
+    conn.used = True
     conn.transactions += 1
-    conn.clean = False
     dsn = conn.caps.dsn
     mail = mail_command(sender, options)
     rcpt_lines = [
         rcpt_command(r.address, r.notify if dsn else None, r.orcpt if dsn else None) for r in rcpts
     ]
     if conn.caps.pipelining:
-        # RFC 2920 section 3.1: MAIL, the RCPTs and DATA go out as one group.
-        out = b"".join(conn.core.send(c) for c in (mail, *rcpt_lines, "DATA"))
+        # RFC 2920 section 3.1: RSET, MAIL, the RCPTs and DATA go out as one group.
+        out = b"".join(conn.core.send(c) for c in (*rset, mail, *rcpt_lines, "DATA"))
         await conn.write(out, timeouts.mail)
+        if rset:
+            await _rset_reply(conn, timeouts.command)
         mail_reply = await conn.read_reply(timeouts.mail)
         replies = [await conn.read_reply(timeouts.rcpt) for _ in rcpts]
         data_reply = await conn.read_reply(timeouts.data)
     else:
+        if rset:
+            await conn.write(conn.core.send("RSET"), timeouts.command)
+            await _rset_reply(conn, timeouts.command)
         mail_reply = await conn.command(mail, timeouts.mail)
         if not mail_reply.is_positive:
             return TxResult(mail_reply)
@@ -112,10 +124,19 @@ async def _finish(
             result.replies[index] = final
     else:
         await _lmtp_replies(conn, content, timeouts, accepted, result)
-    # RFC 5321 section 3.3: the reply to the end of data ends the transaction; the next
-    # MAIL needs no RSET before it.
-    conn.clean = not conn.closed
     return result
+
+
+async def _rset_reply(conn: SmtpConnection, seconds: float) -> None:
+    """The reply to RSET; anything but 250 (or none) means the connection is not reused."""
+    try:
+        reply = await conn.read_reply(seconds)
+    except Broken as exc:
+        raise ResetFailed(exc.reply) from None
+    if reply.code != 250:
+        # The rest of a pipelined group may still be answered: close rather than read on.
+        conn.abort()
+        raise ResetFailed(Reply(451, "4.4.0", (f"{conn.peer.label} refused RSET: {reply}",)))
 
 
 async def _lmtp_replies(

@@ -8,7 +8,10 @@ bouncer for DSNs, and recording everything in one store call per message. It tak
 clock and a sleep function and never reads the time itself, so tests advance time
 without sleeping. Does not own any delivery mechanics.
 
-A bug in a transport is logged and the message deferred; the runner never dies of it.
+A bug in a transport or the router is logged and the recipients deferred on the retry
+schedule, with the exception's class in their diagnostic; a bug anywhere else in one
+message's run defers the whole message the same way. The runner never dies of it, and
+never retries such a message in a tight loop.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ __all__ = ["Bouncer", "Runner", "Transport"]
 _log = log.get("qmgr")
 _NO_SUCH_USER = Reply(550, "5.1.1", ("Recipient address rejected: User unknown",))
 _MAX_IDLE = 60.0  # look at the queue at least this often, whatever the store says
+
+
+def _crashed(what: str, exc: Exception) -> Reply:
+    """The diagnostic for a bug: the exception's class only (its text stays in the log,
+    since the diagnostic can reach the sender in a DSN)."""
+    return Reply(451, "4.3.0", (f"{what} ({type(exc).__name__}); see the mail log",))
 
 
 class Transport(Protocol):
@@ -187,10 +196,9 @@ class Runner:
         self._leased.add(message.qid)
         try:
             await self._deliver_message(message)
-        except Exception:
+        except Exception as exc:
             _log.exception("%s: delivery run failed; will retry", message.qid)
-            with contextlib.suppress(StoreError):
-                await self.store.release(message.qid, self.owner)
+            await self._defer_after_crash(message, exc)
         finally:
             self._leased.discard(message.qid)
 
@@ -199,11 +207,16 @@ class Runner:
         if content is None:
             return
         groups: dict[object, tuple[Route | None, list[RecipientStatus]]] = {}
-        for rcpt in message.pending:
-            # A route fixed at intake (file, pipe, refused) wins over the address's.
-            route = rcpt.recipient.route or self.router.route(rcpt.recipient.address)
-            groups.setdefault(self._group(route), (route, []))[1].append(rcpt)
         outcomes: dict[int, Outcome] = {}
+        for rcpt in message.pending:
+            try:
+                # A route fixed at intake (file, pipe, refused) wins over the address's.
+                route = rcpt.recipient.route or self.router.route(rcpt.recipient.address)
+            except Exception as exc:
+                _log.exception("%s: routing <%s> raised", message.qid, rcpt.recipient.address)
+                outcomes[rcpt.index] = Deferred(_crashed("Routing failed", exc))
+                continue
+            groups.setdefault(self._group(route), (route, []))[1].append(rcpt)
         for route, rcpts in groups.values():
             outcomes.update(await self._deliver_route(message, content, route, rcpts))
         now = self.clock()
@@ -242,13 +255,35 @@ class Runner:
         if transport is None:
             reply = Reply(451, "4.3.5", (f"No transport for {type(route).__name__} routes",))
             return {r.index: Deferred(reply) for r in rcpts}
+        missing = Deferred(Reply(451, "4.3.0", ("Delivery agent failed",)))
         try:
             found = await transport.deliver(message, content, route, rcpts)
-        except Exception:
+        except Exception as exc:
             _log.exception("%s: transport %s raised", message.qid, type(transport).__name__)
-            found = {}
-        missing = Deferred(Reply(451, "4.3.0", ("Delivery agent failed",)))
+            found, missing = {}, Deferred(_crashed("Delivery agent failed", exc))
         return {r.index: found.get(r.index, missing) for r in rcpts}
+
+    async def _defer_after_crash(self, message: QueuedMessage, exc: Exception) -> None:
+        """Put every pending recipient back on the retry schedule (releasing the lease
+        alone would make the message due again at once: a tight loop of the same bug).
+        Never expires or bounces here: that waits for a run that works."""
+        now = self.clock()
+        text = str(_crashed("Delivery run failed", exc))
+        updates = [
+            RecipientUpdate(
+                r.index,
+                RcptState.PENDING,
+                text,
+                r.relay,
+                schedule.next_attempt(self.policy, r.attempts + 1, now),
+            )
+            for r in message.pending
+        ]
+        try:
+            await self.store.record(message.qid, updates, self.owner, [])
+        except StoreError:
+            with contextlib.suppress(StoreError):
+                await self.store.release(message.qid, self.owner)
 
     def _update(
         self, message: QueuedMessage, rcpt: RecipientStatus, outcome: Outcome, now: float

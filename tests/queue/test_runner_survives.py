@@ -26,6 +26,7 @@ from posthorn.queue import schedule
 from posthorn.queue.model import NewMessage, QueuedMessage, RcptState, RecipientStatus
 from posthorn.queue.runner import Runner
 from posthorn.queue.sqlite import SqliteStore
+from posthorn.queue.store import StoreError
 from posthorn.routing.router import Mailbox, Remote, Route, Router
 from support.server import env, posthorn_cmd
 
@@ -160,3 +161,45 @@ def test_a_bug_defers_the_message_and_the_runner_goes_on(
     assert message.qid in listed
     assert diagnostic in listed
     assert "bug" not in listed.lower()  # the exception's text stays out of the queue
+
+
+def test_a_queue_database_error_releases_the_message_for_the_next_run(tmp_path: Path) -> None:
+    """A failing store read is the database's trouble, not the message's: the message is
+    not put on the retry schedule (a 30-minute wait after PostgreSQL comes back) but
+    released, and delivered by the next run once the store answers again."""
+
+    async def run() -> list[Path]:
+        store = SqliteStore(tmp_path / "queue" / "queue.db")
+        await store.open()
+        local = LocalConfig(domains=("local.test",))
+        intake = Intake(store, hostname="local.test", postmaster_domain="local.test")
+        mailbox = LocalDelivery(str(tmp_path / "mail" / "{user}"), str(tmp_path), "local.test")
+        runner = Runner(store, Router(local), {Mailbox: mailbox}, schedule.policy_from("rfc1123"),
+                        owner="test")  # fmt: skip
+        real_content = store.content
+        failures = [StoreError("queue database: server closed the connection unexpectedly")]
+
+        async def flaky_content(qid: str) -> bytes | None:
+            if failures:
+                raise failures.pop()
+            return await real_content(qid)
+
+        store.content = flaky_content  # type: ignore[method-assign]
+        task = asyncio.create_task(runner.run())
+        envelope = Envelope(
+            Address("alice", "local.test"), (Recipient(Address("bob", "local.test")),)
+        )
+        await intake.submit(envelope, b"Subject: t\r\n\r\nbody\r\n")
+        runner.wake()
+
+        async def delivered() -> list[Path]:
+            return list((tmp_path / "mail" / "bob" / "new").glob("*"))
+
+        found = await _until(delivered)
+        assert not failures, "the store error happened"
+        await runner.stop()
+        task.cancel()
+        await store.close()
+        return found
+
+    assert len(asyncio.run(run())) == 1

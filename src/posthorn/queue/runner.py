@@ -196,6 +196,12 @@ class Runner:
         self._leased.add(message.qid)
         try:
             await self._deliver_message(message)
+        except StoreError as exc:
+            # The queue database, not the message: a store reconnects on its next use,
+            # so the message is due again as soon as the store answers.
+            _log.warning("%s: delivery run interrupted: %s", message.qid, exc)
+            with contextlib.suppress(StoreError):
+                await self.store.release(message.qid, self.owner)
         except Exception as exc:
             _log.exception("%s: delivery run failed; will retry", message.qid)
             await self._defer_after_crash(message, exc)

@@ -172,5 +172,6 @@ class Listener:
                     session.peer,
                     channel.discarded,
                 )
-            stats = " ".join(f"{k}={v}" for k, v in session.counts.items())
-            _log.info("disconnect from %s %s", session.peer, stats)
+            # Postfix's per-command counts; none (and no trailing blank) for a silent client.
+            stats = "".join(f" {k}={v}" for k, v in session.counts.items())
+            _log.info("disconnect from %s%s", session.peer, stats)

@@ -12,7 +12,7 @@ import pytest
 from posthorn.outcome import Deferred, Failed, Outcome
 from support.dns import dns_server
 from support.relay import shared_port
-from support.remote import deliver, message, remote
+from support.remote import deliver_only, message, remote
 from support.smtp_peer import ScriptedPeer
 
 MX1, MX2 = "127.0.0.2", "127.0.0.3"
@@ -33,16 +33,8 @@ def test_smtputf8_needed_and_no_mx_offers_it_fails_without_sending() -> None:
             await asyncio.start_server(peer.handle, host, port)
             for peer, host in zip(peers, (MX1, MX2), strict=True)
         ]
-        transport = remote(dns=dns, port=port)
-        try:
-            async with asyncio.timeout(20):
-                msg = message("jürgen@utf8.test", smtputf8=True)
-                (outcome,) = (await deliver(transport, msg)).values()
-        finally:
-            await transport.close()
-            for server in servers:
-                server.close()
-        return outcome
+        msg = message("jürgen@utf8.test", smtputf8=True)
+        return await deliver_only(remote(dns=dns, port=port), msg, servers)
 
     with dns_server(ZONE) as dns:
         outcome = asyncio.run(run(dns.address))
@@ -86,13 +78,7 @@ def test_a_short_data_timeout_fires_alone(setting: str, stall_at: str) -> None:
         server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         transport = remote({"*": f"smtp:[127.0.0.1]:{port}"}, **long)
-        try:
-            async with asyncio.timeout(10):
-                (outcome,) = (await deliver(transport, message())).values()
-        finally:
-            await transport.close()
-            server.close()
-        return outcome
+        return await deliver_only(transport, message(), [server], within=10)
 
     outcome = asyncio.run(run())
     assert isinstance(outcome, Deferred)

@@ -17,7 +17,7 @@ from posthorn.delivery.remote import MAX_ADDRESSES
 from posthorn.outcome import Delivered, Outcome
 from support.dns import dns_server
 from support.relay import shared_port
-from support.remote import deliver, message, remote
+from support.remote import deliver_only, message, remote
 from support.smtp_peer import ScriptedPeer
 
 FIRST, SECOND = "127.0.0.2", "127.0.0.1"
@@ -85,14 +85,7 @@ async def _scenario(dns: str, port: int, first: Handler | None) -> tuple[Outcome
     if first is not None:
         servers.append(await asyncio.start_server(first, FIRST, port))
     transport = remote(dns=dns, port=port, connect_timeout=0.5, greeting_timeout=0.5)
-    try:
-        async with asyncio.timeout(20):
-            (outcome,) = (await deliver(transport, message("bob@multi.test"))).values()
-    finally:
-        await transport.close()
-        for server in servers:
-            server.close()
-    return outcome, good
+    return await deliver_only(transport, message("bob@multi.test"), servers), good
 
 
 @pytest.mark.parametrize(
@@ -135,14 +128,7 @@ def test_every_address_failing_defers_with_the_last_reason() -> None:
     async def both_busy() -> Outcome:
         servers = [await asyncio.start_server(_busy, host, port) for host in (FIRST, SECOND)]
         transport = remote(dns=dns.address, port=port)
-        try:
-            async with asyncio.timeout(20):
-                (outcome,) = (await deliver(transport, message("bob@multi.test"))).values()
-        finally:
-            await transport.close()
-            for server in servers:
-                server.close()
-        return outcome
+        return await deliver_only(transport, message("bob@multi.test"), servers)
 
     with dns_server(ZONE) as dns:
         outcome = asyncio.run(both_busy())
@@ -163,13 +149,7 @@ def test_no_more_than_max_addresses_are_tried_over_all_hosts(
     port = shared_port("127.0.1.1")
 
     async def run() -> Outcome:
-        transport = remote(dns=dns.address, port=port)
-        try:
-            async with asyncio.timeout(20):
-                (outcome,) = (await deliver(transport, message("bob@many.test"))).values()
-        finally:
-            await transport.close()
-        return outcome
+        return await deliver_only(remote(dns=dns.address, port=port), message("bob@many.test"))
 
     with dns_server(zone) as dns:
         outcome = asyncio.run(run())

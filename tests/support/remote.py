@@ -4,6 +4,9 @@ server are real sockets (support/smtp_peer.py, support/dns.py)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+
 from posthorn.address import Address
 from posthorn.config import DnsConfig, SmtpClientConfig
 from posthorn.delivery.remote import RemoteDelivery
@@ -56,3 +59,21 @@ async def deliver(
 ) -> dict[int, Outcome]:
     domain = msg.recipients[0].recipient.address.domain
     return await transport.deliver(msg, content, Remote(domain), msg.pending)
+
+
+async def deliver_only(
+    transport: RemoteDelivery,
+    msg: QueuedMessage,
+    servers: Iterable[asyncio.Server] = (),
+    within: float = 20.0,
+) -> Outcome:
+    """The outcome for `msg`'s only recipient; the transport and `servers` are closed
+    afterwards, whatever happened."""
+    try:
+        async with asyncio.timeout(within):
+            (outcome,) = (await deliver(transport, msg)).values()
+    finally:
+        await transport.close()
+        for server in servers:
+            server.close()
+    return outcome

@@ -6,9 +6,11 @@ import fcntl
 import mailbox
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,67 @@ def test_failed_append_is_truncated_back(tmp_path: Path) -> None:
     assert result.stdout.split()[0] == b"failed"
     assert path.read_bytes() == before
     assert [m["Subject"] for m in mailbox.mbox(path)] == ["kept"]
+
+
+def test_an_append_killed_mid_write_is_cut_off_by_the_next(tmp_path: Path) -> None:
+    """SIGKILL in the middle of the write: no except clause runs, so the half entry stays
+    until the next append to that mbox cuts it off, using the note the dead one left."""
+    path = tmp_path / "mbox"
+    mbox.append(path, mbox.entry(None, WHEN, b"Subject: kept\n\nsmall\n"))
+    before = path.read_bytes()
+    child = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from posthorn.delivery import mbox
+        real_write = os.write
+        def dying_write(fd, data):
+            if len(data) < 1000:  # the note, not the entry
+                return real_write(fd, data)
+            real_write(fd, bytes(data[: len(data) // 2]))
+            os.kill(os.getpid(), signal.SIGKILL)
+        mbox.os.write = dying_write
+        item = mbox.entry(None, 0.0, b"Subject: half\\n\\n" + b"x" * 50000 + b"\\n")
+        mbox.append(Path({str(path)!r}), item)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", child], env=env(), timeout=60)
+    assert result.returncode == -signal.SIGKILL
+    assert len(path.read_bytes()) > len(before)  # half an entry is there
+    assert (tmp_path / ".mbox.posthorn-append").exists()
+    # The dead process's dotlock stays until it is stale (five minutes), as with mutt.
+    lock = tmp_path / "mbox.lock"
+    os.utime(lock, (time.time() - 301, time.time() - 301))
+    assert mbox.append(path, mbox.entry(None, WHEN, b"Subject: next\n\nbody\n"))
+    assert not lock.exists()
+    assert [m["Subject"] for m in mailbox.mbox(path)] == ["kept", "next"]
+    assert not (tmp_path / ".mbox.posthorn-append").exists()
+
+
+def test_a_note_never_cuts_what_is_whole_or_written_by_others(tmp_path: Path) -> None:
+    path = tmp_path / "mbox"
+    note = tmp_path / ".mbox.posthorn-append"
+    first = mbox.entry(None, WHEN, b"Subject: one\n\nbody\n")
+    mbox.append(path, first)
+    # Killed after a whole write, before removing its note: the entry stays, once.
+    note.write_text(f"0 {len(first)} {first[:32].hex()}\n")
+    assert mbox.append(path, first) is False
+    assert len(mailbox.mbox(path)) == 1
+    # The file ends inside the noted range, but with bytes another program wrote there.
+    start = len(path.read_bytes())
+    other = b"\nFrom mutt@example.org Mon Jul 19 12:00:00 1993\nSubject: other\n\nx\n"
+    with path.open("ab") as f:
+        f.write(other)
+    ours = b"\n" + mbox.entry(None, WHEN, b"Subject: never\n\n" + b"y" * 500 + b"\n")
+    note.write_text(f"{start} {start + len(ours)} {ours[:32].hex()}\n")
+    assert mbox.append(path, mbox.entry(None, WHEN, b"Subject: two\n\nbody\n"))
+    assert [m["Subject"] for m in mailbox.mbox(path)] == ["one", "other", "two"]
+    # A note that makes no sense is dropped, and nothing is cut.
+    note.write_text("garbage\n")
+    size = len(path.read_bytes())
+    assert mbox.append(path, mbox.entry(None, WHEN, b"Subject: three\n\nbody\n"))
+    assert len(path.read_bytes()) > size
+    assert not note.exists()
 
 
 def test_waits_for_a_mutt_dotlock(tmp_path: Path) -> None:

@@ -6,10 +6,13 @@ line that matches `^>*From ` gets one more `>`, so readers can undo it exactly, 
 empty line after each message), locking as mutt, procmail and Postfix do on Linux (a
 `PATH.lock` dotlock created with link(2), stale after five minutes, then an fcntl
 write lock on the file), and atomicity: the file's size is noted before the append and
-the file is truncated back to it when the write or fsync fails. An append repeated
-after a crash that followed a successful write finds its own entry at the end of the
-file and is not written twice. Does not own line endings (the caller passes LF
-content) or which file.
+the file is truncated back to it when the write or fsync fails. A process killed in the
+middle of a write cannot truncate, so the append first leaves a note beside the mbox
+(`.NAME.posthorn-append`: where it starts, where it will end, how it begins) and the
+next append to that mbox cuts such a half-written entry off; an entry that is whole, or
+that someone else wrote after, is left alone. An append repeated after a crash that
+followed a successful write finds its own entry at the end of the file and is not
+written twice. Does not own line endings (the caller passes LF content) or which file.
 
 Raises OSError (file system errors) and `MailboxBusy` (a subclass: the lock could not
 be had in time); the caller turns them into outcomes.
@@ -125,6 +128,48 @@ def _separator(fd: int, size: int) -> bytes:
     return b"\n" if tail.endswith(b"\n") else b"\n\n"
 
 
+def _note_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.posthorn-append")
+
+
+def _leave_note(note: Path, start: int, data: bytes) -> bool:
+    """Say where an append starts and ends, and how it begins; False when the
+    directory is not ours to write (then a crash mid-write cannot be undone)."""
+    text = f"{start} {start + len(data)} {data[:32].hex()}\n".encode()
+    try:
+        fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return False
+        raise
+    try:
+        _write_all(fd, text)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _undo_interrupted(fd: int, note: Path) -> None:
+    """An append that was killed mid-write left its note: cut its partial entry off, but
+    only when the file still ends inside that entry with the bytes it began with (a
+    complete entry, or mail another program appended since, is kept)."""
+    try:
+        start, end, head = note.read_text().split()
+        start_at, end_at, begins = int(start), int(end), bytes.fromhex(head)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        begins, start_at, end_at = b"", 0, 0
+    size = os.fstat(fd).st_size
+    if start_at < size < end_at:
+        seen = os.pread(fd, min(len(begins), size - start_at), start_at)
+        if begins.startswith(seen):
+            os.ftruncate(fd, start_at)
+            os.fsync(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(note)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -154,17 +199,25 @@ def append(
             if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
                 raise OSError(errno.EPERM, f"{path}: not a regular file with one link")
             _fcntl_lock(fd, deadline, clock, sleep)
+            note = _note_path(path)
+            _undo_interrupted(fd, note)
             size = os.fstat(fd).st_size
             if size >= len(data) and os.pread(fd, len(data), size - len(data)) == data:
                 return False
+            written = _separator(fd, size) + data
+            noted = _leave_note(note, size, written)
             try:
-                _write_all(fd, _separator(fd, size) + data)
+                _write_all(fd, written)
                 os.fsync(fd)
             except BaseException:
                 # A failed append must not leave half a message: cut back to where we began.
                 os.ftruncate(fd, size)
                 os.fsync(fd)
                 raise
+            finally:
+                if noted:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(note)
             return True
         finally:
             os.close(fd)  # closing releases the fcntl lock

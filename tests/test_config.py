@@ -69,3 +69,27 @@ def test_cli_show_defaults_is_valid_toml() -> None:
     assert result.returncode == 0
     parsed = tomllib.loads(result.stdout.decode())
     assert parsed["server"]["listen"] == ["127.0.0.1:2525"]
+
+
+def test_cli_show_masks_passwords(tmp_path: Path) -> None:
+    """`config show` is pasted into bug reports: a password in the PostgreSQL URL or in a
+    relay credential never appears, the rest of the value does."""
+    path = tmp_path / "posthorn.toml"
+    path.write_text(
+        '[queue]\nstore = "postgresql://mail:s3cret@db.example/posthorn?password=s3cret2"\n'
+        '[smtp_client.credentials]\n"relay.example" = "joe:pa:ss"\n'
+    )
+    result = subprocess.run(
+        posthorn_cmd("config", "show", "--config", str(path)),
+        capture_output=True,
+        env=env(),
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"s3cret" not in result.stdout
+    assert b"pa:ss" not in result.stdout
+    parsed = tomllib.loads(result.stdout.decode())
+    assert parsed["queue"]["store"] == (
+        "postgresql://mail:********@db.example/posthorn?password=********"
+    )
+    assert parsed["smtp_client"]["credentials"] == {"relay.example": "joe:********"}

@@ -1,8 +1,9 @@
 """Settings: the field that carries a setting's default and documentation, and the checks
 of a single value that the section dataclasses run in `__post_init__`.
 
-Owns: `setting(default, doc)` (the doc is what `posthorn config show` prints above the
-key) and the range and choice checks with their messages, which name the dotted key.
+Owns: `setting(default, doc, secret=...)` (the doc is what `posthorn config show` prints
+above the key; a secret is shown masked) and the range and choice checks with their
+messages, which name the dotted key.
 Does not own any section (the section modules) or reading TOML (`loader.py`).
 
 Raises `ValueError` from the checks; the loader turns it into `ConfigError`.
@@ -16,12 +17,14 @@ from typing import Any
 __all__ = ["choice", "positive", "setting"]
 
 
-def setting(default: Any, doc: str) -> Any:
-    """A field with a default and the sentence that documents it."""
+def setting(default: Any, doc: str, *, secret: bool = False) -> Any:
+    """A field with a default and the sentence that documents it; `secret`: its value
+    may hold a password, which `posthorn config show` masks."""
+    metadata = {"doc": doc, "secret": secret}
     if isinstance(default, list | dict):
         factory = default.copy
-        return field(default_factory=factory, metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def choice(section: str, name: str, value: str, allowed: tuple[str, ...]) -> None:

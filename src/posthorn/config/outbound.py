@@ -34,7 +34,7 @@ class SmtpClientConfig:
     )
     tls_ca_file: str = setting("", "CA bundle for 'verify'; '' = the system's trust store.")
     credentials: dict[str, str] = setting(
-        {}, "AUTH toward relay hosts: host (as in [routes]) -> 'user:password'."
+        {}, "AUTH toward relay hosts: host (as in [routes]) -> 'user:password'.", secret=True
     )
     auth_without_tls: bool = setting(False, "Send AUTH credentials over a connection without TLS.")
     connect_timeout: float = setting(30.0, "Seconds to wait for a TCP connection.")

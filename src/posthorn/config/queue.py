@@ -21,6 +21,7 @@ class QueueConfig:
     store: str = setting(
         "sqlite",
         "Queue store: 'sqlite' (under data_dir) or 'postgresql://USER@HOST/DB' (shared by nodes).",
+        secret=True,
     )
     retry: str = setting("rfc1123", "Retry profile: 'rfc1123' or 'fast'.")
     lease: float = setting(600.0, "Seconds a claimed message is reserved for one delivery run.")

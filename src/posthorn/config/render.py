@@ -1,16 +1,36 @@
 """Writing a config back as documented TOML (`posthorn config show`).
 
-Owns: the TOML form of the dataclass tree with each setting's documentation as a comment.
-Does not own reading TOML (the stdlib `tomllib` reads; it does not write).
+Owns: the TOML form of the dataclass tree with each setting's documentation as a comment,
+and masking the passwords that secret settings hold (a URL's `user:password@`, a
+`user:password` credential), so that showing a config never shows them. Does not own
+reading TOML (the stdlib `tomllib` reads; it does not write).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 __all__ = ["render"]
+
+_MASK = "********"
+_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*):[^@/]*@", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)  # libpq URL parameter
+
+
+def masked(value: Any) -> Any:
+    """A secret setting's value with its passwords replaced by asterisks."""
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if not isinstance(value, str):
+        return value
+    if "://" in value:
+        value = _URL_PASSWORD.sub(rf"\1:{_MASK}@", value)
+        return _QUERY_PASSWORD.sub(rf"\1{_MASK}", value)
+    user, colon, _ = value.partition(":")
+    return f"{user}:{_MASK}" if colon else value
 
 
 def _value(value: Any) -> str:
@@ -39,6 +59,8 @@ def render(config: Any, *, docs: bool = True) -> str:
             doc = section.metadata.get("doc")
             if docs and doc:
                 out.append(f"# {doc}")
+            if section.metadata.get("secret"):
+                table = masked(table)
             out.extend(f"{json.dumps(k)} = {_value(v)}" for k, v in table.items())
             out.append("")
             continue
@@ -46,6 +68,9 @@ def render(config: Any, *, docs: bool = True) -> str:
             doc = field.metadata.get("doc")
             if docs and doc:
                 out.append(f"# {doc}")
-            out.append(f"{field.name} = {_value(getattr(table, field.name))}")
+            value = getattr(table, field.name)
+            if field.metadata.get("secret"):
+                value = masked(value)
+            out.append(f"{field.name} = {_value(value)}")
         out.append("")
     return "\n".join(out)

@@ -27,7 +27,7 @@ from posthorn.address import Address
 from posthorn.envelope import Envelope, Recipient
 from posthorn.message import headers
 from posthorn.queue.model import NewMessage, new_queue_id
-from posthorn.queue.store import QueueStore, StoreError
+from posthorn.queue.store import QueueIdTaken, QueueStore, StoreError
 from posthorn.routing.expand import Copy, ExpansionError
 from posthorn.routing.routes import Refused
 from posthorn.smtp.reply import Reply
@@ -35,6 +35,7 @@ from posthorn.smtp.reply import Reply
 __all__ = ["Expander", "Intake"]
 
 _log = log.get("cleanup")
+_ID_TRIES = 3  # ids meeting another process's are rare; three misses in a row are not luck
 
 
 class Expander(Protocol):
@@ -200,16 +201,25 @@ class Intake:
         """
         if originating and self.signer is not None:
             content = await self._signed(content)
-        prepared = self.prepare(
-            envelope, content, tls=tls, hold=hold, uid=uid, originating=originating
-        )
-        if isinstance(prepared, Reply):
-            return prepared
-        failure = await self._commit(prepared)
-        if failure is not None:
-            return failure
-        self.committed(prepared)
-        return Reply(250, "2.0.0", (f"Ok: queued as {prepared[0].qid}",))
+        for _ in range(_ID_TRIES):
+            prepared = self.prepare(
+                envelope, content, tls=tls, hold=hold, uid=uid, originating=originating
+            )
+            if isinstance(prepared, Reply):
+                return prepared
+            try:
+                failure = await self._commit(prepared)
+            except QueueIdTaken as exc:
+                # Another process made the same id in the same microsecond: nothing of
+                # this message was kept; prepare it again, with new ids.
+                _log.warning("queue id taken, trying new ids: %s", exc)
+                continue
+            if failure is not None:
+                return failure
+            self.committed(prepared)
+            return Reply(250, "2.0.0", (f"Ok: queued as {prepared[0].qid}",))
+        _log.error("queue write failed: no free queue id after %d tries", _ID_TRIES)
+        return Reply(451, "4.3.0", ("Error: queue file write error",))
 
     async def _signed(self, content: bytes) -> bytes:
         """The content with a DKIM-Signature on top. Message-ID and Date are added
@@ -245,6 +255,8 @@ class Intake:
         if len(messages) == 1:  # the common case, without gather's machinery
             try:
                 await self.store.commit(messages[0])
+            except QueueIdTaken:
+                raise
             except StoreError as exc:
                 _log.error("queue write failed: %s", exc)
                 return Reply(451, "4.3.0", ("Error: queue file write error",))
@@ -264,6 +276,8 @@ class Intake:
         for error in errors:
             if not isinstance(error, StoreError):
                 raise error
+        if all(isinstance(error, QueueIdTaken) for error in errors):
+            raise errors[0]  # the copies that did commit were taken back above
         _log.error("queue write failed: %s", errors[0])
         return Reply(451, "4.3.0", ("Error: queue file write error",))
 

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from posthorn.queue.model import NewMessage, RcptState, RecipientUpdate
-from posthorn.queue.store import QueueStore, StoreError
+from posthorn.queue.store import QueueIdTaken, QueueStore, StoreError
 from posthorn.routing.routes import File, Pipe, Refused
 from posthorn.smtp.reply import Reply
 from support.stores import T0, Backend, deferred, delivered, message, run
@@ -89,7 +89,7 @@ def test_a_duplicate_queue_id_fails_alone(backend: Backend) -> None:
         results = await asyncio.gather(
             store.commit(twin), *(store.commit(m) for m in others), return_exceptions=True
         )
-        assert isinstance(results[0], StoreError)
+        assert isinstance(results[0], QueueIdTaken)  # intake tries again with new ids
         assert results[1:] == [None] * len(others)
         assert len(await store.list()) == 1 + len(others)
         assert await store.content(first.qid) == first.content

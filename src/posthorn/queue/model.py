@@ -24,15 +24,32 @@ __all__ = [
     "new_queue_id",
 ]
 
-_counter = itertools.count(int.from_bytes(os.urandom(2), "big"))
+
+def _fresh_counter() -> itertools.count[int]:
+    return itertools.count(int.from_bytes(os.urandom(2), "big"))
+
+
+_counter = _fresh_counter()
+
+
+def _reseed() -> None:
+    # Worker processes are forked from one supervisor: without this they would all
+    # count from the same start, in step, and meet in the same microsecond.
+    global _counter
+    _counter = _fresh_counter()
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 def new_queue_id(now: float | None = None) -> str:
     """A 16-character upper-case hex id, sortable by arrival time.
 
     Microseconds since the epoch (13 digits) and a wrapping per-process counter that
-    starts at a random value (3 digits): unique within a process, and across processes
-    unless two of them pick the same counter value in the same microsecond.
+    starts at a random value (3 digits; a forked process draws its own): unique within
+    a process, and across processes unless two of them pick the same counter value in
+    the same microsecond, which the stores report as `QueueIdTaken` and intake answers
+    by trying again with new ids.
     """
     micros = int((time.time() if now is None else now) * 1_000_000)
     return f"{micros:013X}{next(_counter) % 4096:03X}"

@@ -23,7 +23,7 @@ from posthorn import log
 from posthorn.queue import postgres_rows as rows
 from posthorn.queue import postgres_schema as schema
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
-from posthorn.queue.store import StoreError
+from posthorn.queue.store import QueueIdTaken, StoreError
 
 __all__ = ["PostgresStore", "connect", "init_schema"]
 
@@ -133,6 +133,8 @@ class PostgresStore:
                     await self._run([op])
                 return
             error = exc if isinstance(exc, StoreError) else StoreError(f"queue database: {exc}")
+            if isinstance(exc, psycopg.errors.UniqueViolation):
+                error = QueueIdTaken(f"queue database: {exc}")
             results = [(op.future, None, error) for op in batch]
         for future, value, failure in results:
             if future.cancelled():

@@ -29,7 +29,7 @@ from posthorn import log
 from posthorn.queue import sqlite_rows as rows
 from posthorn.queue import sqlite_schema
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
-from posthorn.queue.store import StoreError
+from posthorn.queue.store import QueueIdTaken, StoreError
 
 __all__ = ["SqliteStore"]
 
@@ -194,8 +194,10 @@ class _DbThread:
                 try:
                     value = fn(conn)
                 except sqlite3.IntegrityError as exc:
+                    # Only a queue id that is already taken breaks a key (every key
+                    # starts with the queue id); the op is undone, the others commit.
                     conn.execute("ROLLBACK TO op")
-                    results.append((future, None, StoreError(str(exc))))
+                    results.append((future, None, QueueIdTaken(str(exc))))
                 else:
                     results.append((future, value, None))
                 conn.execute("RELEASE op")

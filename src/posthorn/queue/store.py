@@ -24,11 +24,16 @@ from typing import Protocol
 
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
 
-__all__ = ["QueueStore", "StoreError"]
+__all__ = ["QueueIdTaken", "QueueStore", "StoreError"]
 
 
 class StoreError(Exception):
     """The store cannot do what was asked (disk full, database gone); transient."""
+
+
+class QueueIdTaken(StoreError):
+    """A message with this queue id is already queued: ids made by two processes met in
+    the same microsecond. Nothing was written; the same message with new ids may be."""
 
 
 class QueueStore(Protocol):

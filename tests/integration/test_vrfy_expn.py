@@ -159,3 +159,24 @@ def test_on_for_everyone_tells_untrusted_clients_where_to_go(
         S: 250 2.1.5 <alice@mx.test>
         """,
     )
+
+
+@pytest.mark.parametrize("forward_offsite", [True, False])
+def test_expn_follows_the_forward_offsite_rule(
+    tmp_path: Path, make_server: Callable[..., Server], forward_offsite: bool
+) -> None:
+    """EXPN walks the same expansion as intake: a forward file's off-site line that
+    delivery would not follow is not listed; the user's own mailbox is instead."""
+    server = make_server(config(tmp_path, f"forward_offsite = {str(forward_offsite).lower()}"))
+    forward = server.data_dir / "mail" / "bob" / "forward"
+    forward.parent.mkdir(parents=True)
+    forward.write_text("friend@remote.test\n")
+    with server.smtp() as client:
+        client.ehlo()
+        code, text = client.docmd("EXPN", "bob")
+    assert code == 250, text
+    if forward_offsite:
+        assert text == b"2.1.5 <friend@remote.test>"
+    else:
+        assert b"remote.test" not in text
+        assert b"<bob@mx.test>" in text

@@ -219,6 +219,7 @@ def build(config: Config, worker: int | None = None) -> Mta:
         postmaster_domain=router.primary_domain,
         max_received=config.smtp.max_received_headers,
         hold=config.server.hold,
+        always_add_ids=config.smtp.always_add_missing_headers,
         on_commit=lambda qid: runner.wake(),
         expander=Expander(router),
         signer=_signer(config),

@@ -61,6 +61,7 @@ class Intake:
         postmaster_domain: str,
         max_received: int = 100,
         hold: bool = False,
+        always_add_ids: bool = False,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[str], None] = lambda qid: None,
         expander: Expander = _no_expansion,
@@ -71,6 +72,7 @@ class Intake:
         self.postmaster_domain = postmaster_domain
         self.max_received = max_received
         self.hold = hold
+        self.always_add_ids = always_add_ids
         self.clock = clock
         self.on_commit = on_commit
         self.expander = expander
@@ -110,8 +112,11 @@ class Intake:
             tls=tls,
             userid=uid,
         )
-        if originating:
-            # One Message-ID for all copies of one submission: the first queue id's.
+        if originating or self.always_add_ids:
+            # RFC 5321 section 6.4: an originating or submission server may add them, a
+            # relay must not (unless the site asks for it, as Postfix's
+            # always_add_missing_headers does). One Message-ID for all copies of one
+            # submission: the first queue id's.
             prefix += self._missing_ids(block, now, first)
         if content and not content.startswith(b"\r\n") and not headers.starts_with_header(content):
             # The content has no header section: keep its first line out of ours.

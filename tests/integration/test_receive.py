@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.utils
 import json
 import shutil
 import smtplib
@@ -238,3 +240,28 @@ def test_relayed_mail_gets_no_made_up_message_id_or_date(make_server: object) ->
     assert b"\nMessage-ID:" not in data
     assert b"\nDate:" not in data
     assert data.endswith(b"Subject: from outside\n\nhi\n")
+
+
+def test_always_add_missing_headers_adds_them_for_any_client(make_server: object) -> None:
+    """`[smtp] always_add_missing_headers`: the site asks for them on all mail, as with
+    Postfix's setting of the same name."""
+    server = make_server(  # type: ignore[operator]
+        "[relay]\ntrusted_networks = []\n[smtp]\nalways_add_missing_headers = true\n"
+    )
+    with server.smtp() as client:
+        client.sendmail("a@example.org", ["bob@mx.test"], b"Subject: from outside\r\n\r\nhi\r\n")
+    (path,) = server.wait_delivered("bob")
+    message = email.message_from_bytes(path.read_bytes())
+    assert message["Message-ID"].endswith("@mx.test>")
+    assert email.utils.parsedate_to_datetime(message["Date"]) is not None
+    # Present ones are kept as they are.
+    with server.smtp() as client:
+        client.sendmail(
+            "a@example.org",
+            ["carol@mx.test"],
+            b"Message-ID: <own@example.org>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nx\r\n",
+        )
+    (path,) = server.wait_delivered("carol")
+    message = email.message_from_bytes(path.read_bytes())
+    assert message.get_all("Message-ID") == ["<own@example.org>"]
+    assert message.get_all("Date") == ["Mon, 1 Jan 2024 00:00:00 +0000"]

@@ -68,6 +68,11 @@ class SmtpConfig:
         100, "Hop limit: more Received headers than this is a loop (554 5.4.6)."
     )
     reverse_dns: bool = setting(True, "Look up the client's host name for Received headers.")
+    always_add_missing_headers: bool = setting(
+        False,
+        "Add Message-ID and Date when missing to mail from any client, not only to mail"
+        " that starts here (RFC 5321 6.4 keeps relays from doing it; Postfix's default too).",
+    )
 
     def __post_init__(self) -> None:
         choice("smtp", "bare_line_endings", self.bare_line_endings, ("reject", "normalise"))

@@ -11,6 +11,7 @@ Raises `AddressError` (a `ValueError`) for text that is not a mailbox.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ def _is_ascii(text: str) -> bool:
     return text.isascii()
 
 
+# Routing asks for the same few domains' keys many times per message (about twenty);
+# the answers never change, and the cache is bounded.
+@functools.lru_cache(maxsize=4096)
 def normalise_domain(domain: str) -> str:
     """The comparison key of a domain: lower case, A-labels, no trailing dot.
 
@@ -55,6 +59,7 @@ def normalise_domain(domain: str) -> str:
         raise AddressError(f"invalid internationalised domain {domain!r}") from exc
 
 
+@functools.lru_cache(maxsize=4096)  # every MAIL and RCPT asks; the answer never changes
 def is_domain(text: str, *, utf8: bool = False) -> bool:
     """True when `text` is an RFC 5321 Domain (dot-separated LDH labels, no trailing dot).
 

@@ -67,6 +67,9 @@ def _split_path(text: str) -> tuple[str, str] | None:
     """Split '<...> rest' at the closing bracket, minding quoted strings."""
     if not text.startswith("<"):
         return None
+    if '"' not in text:  # the common case: no quoted local part to mind
+        end = text.find(">")
+        return None if end < 0 else (text[1:end], text[end + 1 :])
     quoted = False
     i = 1
     while i < len(text):

@@ -21,14 +21,24 @@ SENDERS = 8
 PER_SENDER = 40
 
 
-def subjects(server: Server, user: str) -> collections.Counter[str]:
+def subjects(server: Server, user: str, size: int) -> collections.Counter[str]:
     found: collections.Counter[str] = collections.Counter()
     for path in server.delivered(user):
-        found[email.message_from_bytes(path.read_bytes())["Subject"]] += 1
+        message = email.message_from_bytes(path.read_bytes())
+        payload = message.get_payload().replace("\r\n", "\n")
+        assert payload == text(size).replace("\r\n", "\n"), "content changed"
+        found[message["Subject"]] += 1
     return found
 
 
-def test_sigkill_during_burst_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def text(size: int) -> str:
+    """`size` x's in lines of 50 (a text line may not pass 998 octets)."""
+    return "".join("x" * min(50, size - i) + "\r\n" for i in range(0, size, 50))
+
+
+# 500 octets stay in the queue database; 40,000 go to a content segment beside it.
+@pytest.mark.parametrize("size", [500, 40_000])
+def test_sigkill_during_burst_loses_and_duplicates_nothing(tmp_path: Path, size: int) -> None:
     server = Server(tmp_path / "mx").start()
     acked: set[str] = set()
     lock = threading.Lock()
@@ -39,7 +49,7 @@ def test_sigkill_during_burst_loses_and_duplicates_nothing(tmp_path: Path) -> No
             with smtplib.SMTP(server.host, server.port, timeout=10) as client:
                 for i in range(PER_SENDER):
                     subject = f"burst-{n}-{i}"
-                    body = f"Subject: {subject}\r\n\r\n{'x' * 500}\r\n".encode()
+                    body = f"Subject: {subject}\r\n\r\n{text(size)}".encode()
                     client.sendmail("load@example.org", ["crash@localhost"], body)
                     with lock:
                         acked.add(subject)
@@ -67,7 +77,7 @@ def test_sigkill_during_burst_loses_and_duplicates_nothing(tmp_path: Path) -> No
             return listing == []
 
         wait_for(drained, 60, "the queue to drain after restart")
-        found = subjects(server, "crash")
+        found = subjects(server, "crash", size)
         missing = acknowledged - set(found)
         assert not missing, f"acknowledged but lost: {sorted(missing)[:5]}"
         twice = {s: n for s, n in found.items() if n > 1}

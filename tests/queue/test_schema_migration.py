@@ -1,4 +1,5 @@
-"""Queue schema 1 -> 2: recipients.route added in place, queued mail kept."""
+"""Queue schema 1 -> 2 -> 3: recipients.route, then the contents table's segment
+columns, added in place; queued mail kept."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ from posthorn.queue.sqlite import SqliteStore
 from posthorn.routing.routes import File, Pipe, Refused
 from posthorn.smtp.reply import Reply
 
-V1 = sqlite_schema._SCHEMA.replace("    route TEXT,\n", "")
+_V3_CONTENTS = """CREATE TABLE IF NOT EXISTS contents (
+    qid TEXT PRIMARY KEY,
+    data BLOB NOT NULL,
+    segment TEXT,
+    seg_offset INTEGER,
+    seg_length INTEGER
+);"""
+assert _V3_CONTENTS in sqlite_schema._SCHEMA
+V1 = sqlite_schema._SCHEMA.replace("    route TEXT,\n", "").replace(
+    _V3_CONTENTS, "CREATE TABLE IF NOT EXISTS contents (qid TEXT PRIMARY KEY, data BLOB NOT NULL);"
+)
 
 
 def test_version_1_database_is_migrated(tmp_path: Path) -> None:
@@ -39,6 +50,7 @@ def test_version_1_database_is_migrated(tmp_path: Path) -> None:
         try:
             (old,) = await store.list()
             assert old.recipients[0].recipient == Recipient(Address("bob", "mx.test"))
+            assert await store.content("Q1") == b"abc"
             routes = (
                 File("/var/mail/archive", "nobody"),
                 Pipe("/usr/bin/prog 'a b'", "sam"),
@@ -55,5 +67,5 @@ def test_version_1_database_is_migrated(tmp_path: Path) -> None:
 
     asyncio.run(run())
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT version FROM schema_version").fetchone() == (2,)
+    assert conn.execute("SELECT version FROM schema_version").fetchone() == (3,)
     conn.close()

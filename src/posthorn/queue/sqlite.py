@@ -16,27 +16,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from posthorn import log
+from posthorn.queue import segments, sqlite_schema
 from posthorn.queue import sqlite_rows as rows
-from posthorn.queue import sqlite_schema
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
 from posthorn.queue.store import QueueIdTaken, StoreError
 
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
-_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
-_Result = tuple["asyncio.Future[Any]", Any, BaseException | None]
+_Future = asyncio.Future[Any]
+_Op = tuple[Callable[[sqlite3.Connection], Any], _Future]
+_Result = tuple[_Future, Any, BaseException | None]
 _MAX_BATCH = 1024
+COLLECT_EVERY = 60.0  # seconds between looks for segments that can go
+SEGMENT_IDLE = 60.0  # a segment is collected only when untouched this long
+COMPACT_AFTER = 3600.0  # a segment still needed this long after its last write: inline
+
+
+@dataclasses.dataclass(frozen=True)
+class _Collect:
+    """A request to the writer: collect segments (see `_DbThread._collect`)."""
+
+    idle: float
+    compact_after: float
+    future: _Future | None  # None: the writer's own periodic round
+
+
 _log = log.get("queue")
 
 
@@ -60,7 +77,8 @@ class _DbThread:
         self.path = path
         self.name = name
         self.writer = writer
-        self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._ops: queue.SimpleQueue[_Op | _Collect | None] = queue.SimpleQueue()
+        self.segments = segments.SegmentWriter(path.parent / "segments")
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock_fd: int | None = None
@@ -109,14 +127,30 @@ class _DbThread:
         opened: list[_Result] = [(ready, None, None)]
         loop.call_soon_threadsafe(_settle, opened)
         unsynced: list[_Result] = []  # committed, waiting for the log's fdatasync
+        collect: _Collect | None = None
+        next_collect = time.monotonic() + COLLECT_EVERY
         running = True
         while running:
             if unsynced and (self._ops.empty() or len(unsynced) >= _MAX_BATCH):
                 loop.call_soon_threadsafe(_settle, self._sync(unsynced))
                 unsynced = []
-            first = self._ops.get()
+            if self.writer and not unsynced and (collect or time.monotonic() >= next_collect):
+                done = self._collect(conn, collect or _Collect(SEGMENT_IDLE, COMPACT_AFTER, None))
+                if collect is not None and collect.future is not None:
+                    answer: list[_Result] = [(collect.future, done, None)]
+                    loop.call_soon_threadsafe(_settle, answer)
+                collect, next_collect = None, time.monotonic() + COLLECT_EVERY
+            # The writer wakes for its next collection round; the reader only for work.
+            wait = max(0.0, next_collect - time.monotonic()) if self.writer else None
+            try:
+                first = self._ops.get(timeout=wait)
+            except queue.Empty:
+                continue
             if first is None:
                 break
+            if isinstance(first, _Collect):
+                collect = first
+                continue
             batch = [first]
             while len(batch) < _MAX_BATCH:
                 try:
@@ -126,6 +160,9 @@ class _DbThread:
                 if item is None:
                     running = False
                     break
+                if isinstance(item, _Collect):
+                    collect = item  # after this batch is written and synced
+                    break
                 batch.append(item)
             if self.writer:
                 with self._turn():
@@ -134,6 +171,7 @@ class _DbThread:
                 loop.call_soon_threadsafe(_settle, self._reads(conn, batch))
         if unsynced:
             loop.call_soon_threadsafe(_settle, self._sync(unsynced))
+        self.segments.close()
         conn.close()
         for fd in (self._lock_fd, self._wal_fd):
             if fd is not None:
@@ -144,12 +182,53 @@ class _DbThread:
         of them may be acknowledged."""
         assert self._wal_fd is not None
         try:
+            # The segment first: a row is durable only with the content it names.
+            self.segments.sync()
             os.fdatasync(self._wal_fd)
         except OSError as exc:
             _log.error("fdatasync of the queue log failed: %s", exc)
-            error = StoreError(f"queue database: fdatasync: {exc}")
+            error = StoreError(f"queue: fdatasync: {exc}")
             return [(future, None, error) for future, _, _ in unsynced]
         return unsynced
+
+    def _collect(self, conn: sqlite3.Connection, request: _Collect) -> int:
+        """Delete the segments that no row names; move the contents that a segment
+        still holds `compact_after` seconds after its last write into their rows (mail
+        deferred that long), so that few old messages do not keep whole segments.
+        Returns how many segments were deleted. Runs with everything this thread
+        committed already synced."""
+        directory = self.segments.directory
+        idle = segments.inactive(directory, request.idle)
+        if not idle:
+            return 0
+        old = set(segments.inactive(directory, request.compact_after))
+        try:
+            with self._turn():
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    unused = [name for name in idle if not rows.segment_used(conn, name)]
+                    for name in old.difference(unused):
+                        for qid, offset, length in rows.segment_contents(conn, name):
+                            data = segments.read(directory, name, offset, length)
+                            rows.inline_content(conn, qid, data)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            # Every commit that took a segment's last row away (in any process: they all
+            # write this one log) must be on disk before the segment goes; so must the
+            # contents just moved, before the next round deletes their segment.
+            assert self._wal_fd is not None
+            os.fdatasync(self._wal_fd)
+            for name in unused:
+                segments.unused(directory, name)
+        except (sqlite3.Error, OSError, EOFError) as exc:
+            _log.error("collecting queue segments: %s", exc)
+            return 0
+        compacted = len(old.difference(unused))
+        if unused or compacted:
+            _log.info("queue segments: %d deleted, %d compacted", len(unused), compacted)
+        return len(unused)
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
@@ -186,6 +265,8 @@ class _DbThread:
     @staticmethod
     def _transaction(conn: sqlite3.Connection, batch: list[_Op]) -> list[_Result]:
         """Run a batch in one transaction; each op in its own savepoint."""
+        if len(batch) == 1:
+            return _DbThread._alone(conn, *batch[0])
         results: list[_Result] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -202,12 +283,32 @@ class _DbThread:
                     results.append((future, value, None))
                 conn.execute("RELEASE op")
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: appending to a segment
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             error = StoreError(f"queue database: {exc}")
             return [(future, None, error) for _, future in batch]
         return results
+
+    @staticmethod
+    def _alone(
+        conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any], future: _Future
+    ) -> list[_Result]:
+        """A batch of one (a quiet moment): its own transaction, without the savepoint
+        that only keeps one op's failure from undoing the others."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                value = fn(conn)
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                return [(future, None, QueueIdTaken(str(exc)))]
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:  # OSError: appending to a segment
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return [(future, None, StoreError(f"queue database: {exc}"))]
+        return [(future, value, None)]
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._thread is None or self._loop is None:
@@ -243,8 +344,15 @@ class SqliteStore:
 
     # -- the QueueStore protocol -----------------------------------------------------
 
+    def _insert(self, conn: sqlite3.Connection, message: NewMessage) -> None:
+        """On the writer thread: a large content goes to a segment, the rest to rows."""
+        ref = None
+        if len(message.content) > segments.INLINE_MAX:
+            ref = self._writer.segments.append(message.content)
+        rows.insert(conn, message, ref)
+
     async def commit(self, message: NewMessage) -> None:
-        await self._call(lambda conn: rows.insert(conn, message))
+        await self._call(lambda conn: self._insert(conn, message))
 
     async def claim(self, now: float, limit: int, lease: float, owner: str) -> list[QueuedMessage]:
         return await self._call(lambda conn: rows.claim(conn, now, limit, now + lease, owner))
@@ -253,7 +361,30 @@ class SqliteStore:
         return await self._call(lambda conn: rows.lease(conn, qid, now, now + lease, owner))
 
     async def content(self, qid: str) -> bytes | None:
-        return await self._read(lambda conn: rows.content(conn, qid))
+        return await self._read(lambda conn: self._content(conn, qid))
+
+    def _content(self, conn: sqlite3.Connection, qid: str) -> bytes | None:
+        stored = rows.content(conn, qid)
+        if stored is None or isinstance(stored, bytes):
+            return stored
+        try:
+            return segments.read(self._writer.segments.directory, *stored)
+        except FileNotFoundError:
+            # Collected after this read's snapshot began: the message is gone.
+            return None
+        except (OSError, EOFError) as exc:
+            raise StoreError(f"{qid}: content segment {stored[0]}: {exc}") from exc
+
+    async def collect_segments(
+        self, idle: float = SEGMENT_IDLE, compact_after: float = COMPACT_AFTER
+    ) -> int:
+        """Collect segments now (the writer also does every COLLECT_EVERY seconds);
+        returns how many were deleted."""
+        if self._writer._loop is None:
+            raise StoreError("queue store is not open")
+        future: asyncio.Future[int] = self._writer._loop.create_future()
+        self._writer._ops.put(_Collect(idle, compact_after, future))
+        return await future
 
     async def record(
         self,
@@ -268,7 +399,7 @@ class SqliteStore:
                 _log.warning("%s: lease lost; results of this run dropped", qid)
                 return
             for message in new_messages:
-                rows.insert(conn, message)
+                self._insert(conn, message)
             rows.record(conn, qid, updates, owner)
 
         await self._call(op)

@@ -65,13 +65,27 @@ def _load(conn: sqlite3.Connection, qids: Sequence[str]) -> list[QueuedMessage]:
 # -- operations ----------------------------------------------------------------------
 
 
-def insert(conn: sqlite3.Connection, message: NewMessage) -> None:
+# Where a content is kept: in the row itself, or (segment name, offset) in a segment.
+SegmentRef = tuple[str, int]
+StoredContent = bytes | tuple[str, int, int]  # inline, or (segment, offset, length)
+
+
+def insert(conn: sqlite3.Connection, message: NewMessage, ref: SegmentRef | None = None) -> None:
+    """Insert a new message; with `ref`, its content was appended to that segment."""
     env = message.envelope
     conn.execute(
         "INSERT INTO messages (qid, envelope, arrival, size, hold) VALUES (?, ?, ?, ?, ?)",
         (message.qid, envelope_json(env), env.arrival, len(message.content), message.hold),
     )
-    conn.execute("INSERT INTO contents VALUES (?, ?)", (message.qid, message.content))
+    if ref is None:
+        sql = "INSERT INTO contents (qid, data) VALUES (?, ?)"
+        conn.execute(sql, (message.qid, message.content))
+    else:
+        conn.execute(
+            "INSERT INTO contents (qid, data, segment, seg_offset, seg_length)"
+            " VALUES (?, x'', ?, ?, ?)",
+            (message.qid, ref[0], ref[1], len(message.content)),
+        )
     conn.executemany(
         "INSERT INTO recipients (qid, idx, local, domain, domain_key, notify, orcpt, route)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -124,9 +138,36 @@ def lease(
     return get(conn, qid)
 
 
-def content(conn: sqlite3.Connection, qid: str) -> bytes | None:
-    row = conn.execute("SELECT data FROM contents WHERE qid = ?", (qid,)).fetchone()
-    return None if row is None else bytes(row[0])
+def content(conn: sqlite3.Connection, qid: str) -> StoredContent | None:
+    row = conn.execute(
+        "SELECT data, segment, seg_offset, seg_length FROM contents WHERE qid = ?", (qid,)
+    ).fetchone()
+    if row is None:
+        return None
+    data, segment, offset, length = row
+    return bytes(data) if segment is None else (segment, offset, length)
+
+
+def segment_used(conn: sqlite3.Connection, segment: str) -> bool:
+    found = conn.execute("SELECT 1 FROM contents WHERE segment = ? LIMIT 1", (segment,))
+    return found.fetchone() is not None
+
+
+def segment_contents(conn: sqlite3.Connection, segment: str) -> list[tuple[str, int, int]]:
+    """(qid, offset, length) of every content kept in `segment`."""
+    rows = conn.execute(
+        "SELECT qid, seg_offset, seg_length FROM contents WHERE segment = ?", (segment,)
+    )
+    return [(qid, offset, length) for qid, offset, length in rows]
+
+
+def inline_content(conn: sqlite3.Connection, qid: str, data: bytes) -> None:
+    """Move a content out of its segment into its row (compaction)."""
+    conn.execute(
+        "UPDATE contents SET data = ?, segment = NULL, seg_offset = NULL, seg_length = NULL"
+        " WHERE qid = ?",
+        (data, qid),
+    )
 
 
 def holds_lease(conn: sqlite3.Connection, qid: str, owner: str) -> bool:

@@ -16,7 +16,7 @@ import time
 
 __all__ = ["SCHEMA_VERSION", "create_schema", "wal"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -29,7 +29,13 @@ CREATE TABLE IF NOT EXISTS messages (
     lease_owner TEXT NOT NULL DEFAULT '',
     lease_until REAL NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS contents (qid TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS contents (
+    qid TEXT PRIMARY KEY,
+    data BLOB NOT NULL,
+    segment TEXT,
+    seg_offset INTEGER,
+    seg_length INTEGER
+);
 CREATE TABLE IF NOT EXISTS recipients (
     qid TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -51,6 +57,10 @@ DROP INDEX IF EXISTS recipients_due;
 CREATE INDEX IF NOT EXISTS recipients_due_order ON recipients (state, next_attempt, qid);
 CREATE INDEX IF NOT EXISTS recipients_domain ON recipients (domain_key, state);
 """
+# Made after the migrations: a version 2 contents table gets its columns first.
+_SEGMENT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS contents_segment ON contents (segment) WHERE segment IS NOT NULL"
+)
 
 
 # Each step takes the schema from version N to N + 1, in place; data is kept.
@@ -58,6 +68,11 @@ _MIGRATIONS = {
     # 1 -> 2: recipients.route holds the fixed route (file, pipe, refused) that alias
     # expansion gave a recipient; NULL for an address routed at delivery time.
     1: "ALTER TABLE recipients ADD COLUMN route TEXT",
+    # 2 -> 3: a large content lives in a segment file (`segments.py`); its row keeps an
+    # empty `data` and names the segment, offset and length. NULL segment: inline.
+    2: "ALTER TABLE contents ADD COLUMN segment TEXT;"
+    "ALTER TABLE contents ADD COLUMN seg_offset INTEGER;"
+    "ALTER TABLE contents ADD COLUMN seg_length INTEGER",
 }
 
 
@@ -78,9 +93,11 @@ def create_schema(conn: sqlite3.Connection) -> None:
         while version < SCHEMA_VERSION:
             # Each step takes the schema from N to N + 1, data kept; all steps commit
             # together, so a crash leaves the old schema or the new, never a mixture.
-            conn.execute(_MIGRATIONS[version])
+            for statement in _MIGRATIONS[version].split(";"):
+                conn.execute(statement)
             version += 1
             conn.execute("UPDATE schema_version SET version = ?", (version,))
+        conn.execute(_SEGMENT_INDEX)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -45,6 +45,19 @@ def _row(db: Path, qid: str) -> tuple[bytes, str | None]:
     return bytes(data), segment
 
 
+async def _opened(db: Path) -> SqliteStore:
+    store = SqliteStore(db)
+    await store.open()
+    return store
+
+
+async def _stored(db: Path, message: NewMessage) -> None:
+    """One run of the store that queues `message`: its segment is closed after it."""
+    store = await _opened(db)
+    await store.commit(message)
+    await store.close()
+
+
 def run(coro: object) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
@@ -85,17 +98,13 @@ def test_unused_segments_are_collected_used_ones_kept(tmp_path: Path) -> None:
     async def fill() -> None:
         # Two runs of the store: two segments, one message each.
         for message in (first, second):
-            store = SqliteStore(db)
-            await store.open()
-            await store.commit(message)
-            await store.close()
+            await _stored(db, message)
 
     run(fill())
     assert len(_files(db)) == 2
 
     async def collect() -> None:
-        store = SqliteStore(db)
-        await store.open()
+        store = await _opened(db)
         assert await store.delete(first.qid)
         assert await store.collect_segments(idle=0) == 1
         assert await store.content(second.qid) == LARGE + b"2"
@@ -132,12 +141,8 @@ def test_long_queued_contents_move_into_the_database(tmp_path: Path) -> None:
     message = _message(LARGE)
 
     async def go() -> None:
-        store = SqliteStore(db)
-        await store.open()
-        await store.commit(message)
-        await store.close()
-        store = SqliteStore(db)
-        await store.open()
+        await _stored(db, message)
+        store = await _opened(db)
         old = db.parent / "segments" / _files(db)[0]
         os.utime(old, (1, 1))  # last written long ago
         assert await store.collect_segments(idle=0, compact_after=3600) == 0
@@ -155,8 +160,7 @@ def test_bytes_of_a_rolled_back_append_are_skipped(tmp_path: Path) -> None:
     message = _message(LARGE)
 
     async def go() -> None:
-        store = SqliteStore(db)
-        await store.open()
+        store = await _opened(db)
         await store.commit(message)
         taken = NewMessage(message.qid, message.envelope, LARGE + b"again", True)
         with pytest.raises(QueueIdTaken):

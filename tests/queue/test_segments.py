@@ -18,7 +18,7 @@ from posthorn.queue import segments
 from posthorn.queue import sqlite as sqlite_module
 from posthorn.queue.model import NewMessage, new_queue_id
 from posthorn.queue.sqlite import SqliteStore
-from posthorn.queue.store import QueueIdTaken
+from posthorn.queue.store import QueueIdTaken, StoreError
 
 LARGE = b"Subject: big\r\n\r\n" + bytes(range(256)) * 400 + b"\r\n.\r\n..\r\n"
 SMALL = b"Subject: small\r\n\r\nbody\r\n"
@@ -193,3 +193,22 @@ def test_an_idle_store_sleeps_between_collection_rounds(
 
     busy = asyncio.run(go())
     assert busy < 0.3, f"{busy:.2f} s of CPU in one idle second"
+
+
+def test_a_damaged_segment_fails_that_read_only(tmp_path: Path) -> None:
+    """A segment cut short answers StoreError for its message; the store keeps serving."""
+    db = tmp_path / "queue" / "queue.db"
+    large, small = _message(LARGE), _message(SMALL)
+
+    async def go() -> None:
+        await _stored(db, large)
+        (name,) = _files(db)
+        os.truncate(db.parent / "segments" / name, 100)
+        store = await _opened(db)
+        await store.commit(small)
+        with pytest.raises(StoreError):
+            await store.content(large.qid)
+        assert await store.content(small.qid) == SMALL
+        await store.close()
+
+    run(go())

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
 import os
 import queue
@@ -31,6 +30,7 @@ from posthorn import log
 from posthorn.queue import segments, sqlite_schema
 from posthorn.queue import sqlite_rows as rows
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
+from posthorn.queue.sqlite_collect import Collect, collect
 from posthorn.queue.store import QueueIdTaken, StoreError
 
 __all__ = ["SqliteStore"]
@@ -43,15 +43,6 @@ _MAX_BATCH = 1024
 COLLECT_EVERY = 60.0  # seconds between looks for segments that can go
 SEGMENT_IDLE = 60.0  # a segment is collected only when untouched this long
 COMPACT_AFTER = 3600.0  # a segment still needed this long after its last write: inline
-
-
-@dataclasses.dataclass(frozen=True)
-class _Collect:
-    """A request to the writer: collect segments (see `_DbThread._collect`)."""
-
-    idle: float
-    compact_after: float
-    future: _Future | None  # None: the writer's own periodic round
 
 
 _log = log.get("queue")
@@ -77,7 +68,7 @@ class _DbThread:
         self.path = path
         self.name = name
         self.writer = writer
-        self._ops: queue.SimpleQueue[_Op | _Collect | None] = queue.SimpleQueue()
+        self._ops: queue.SimpleQueue[_Op | Collect | None] = queue.SimpleQueue()
         self.segments = segments.SegmentWriter(path.parent / "segments")
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -127,19 +118,21 @@ class _DbThread:
         opened: list[_Result] = [(ready, None, None)]
         loop.call_soon_threadsafe(_settle, opened)
         unsynced: list[_Result] = []  # committed, waiting for the log's fdatasync
-        collect: _Collect | None = None
+        asked: Collect | None = None  # a round someone asked for (collect_segments)
         next_collect = time.monotonic() + COLLECT_EVERY
         running = True
         while running:
             if unsynced and (self._ops.empty() or len(unsynced) >= _MAX_BATCH):
                 loop.call_soon_threadsafe(_settle, self._sync(unsynced))
                 unsynced = []
-            if self.writer and not unsynced and (collect or time.monotonic() >= next_collect):
-                done = self._collect(conn, collect or _Collect(SEGMENT_IDLE, COMPACT_AFTER, None))
-                if collect is not None and collect.future is not None:
-                    answer: list[_Result] = [(collect.future, done, None)]
+            if self.writer and not unsynced and (asked or time.monotonic() >= next_collect):
+                assert self._wal_fd is not None
+                request = asked or Collect(SEGMENT_IDLE, COMPACT_AFTER)
+                done = collect(conn, self.segments.directory, request, self._turn, self._wal_fd)
+                if asked is not None and asked.future is not None:
+                    answer: list[_Result] = [(asked.future, done, None)]
                     loop.call_soon_threadsafe(_settle, answer)
-                collect, next_collect = None, time.monotonic() + COLLECT_EVERY
+                asked, next_collect = None, time.monotonic() + COLLECT_EVERY
             # The writer wakes for its next collection round; the reader only for work.
             wait = max(0.0, next_collect - time.monotonic()) if self.writer else None
             try:
@@ -148,8 +141,8 @@ class _DbThread:
                 continue
             if first is None:
                 break
-            if isinstance(first, _Collect):
-                collect = first
+            if isinstance(first, Collect):
+                asked = first
                 continue
             batch = [first]
             while len(batch) < _MAX_BATCH:
@@ -160,8 +153,8 @@ class _DbThread:
                 if item is None:
                     running = False
                     break
-                if isinstance(item, _Collect):
-                    collect = item  # after this batch is written and synced
+                if isinstance(item, Collect):
+                    asked = item  # after this batch is written and synced
                     break
                 batch.append(item)
             if self.writer:
@@ -190,45 +183,6 @@ class _DbThread:
             error = StoreError(f"queue: fdatasync: {exc}")
             return [(future, None, error) for future, _, _ in unsynced]
         return unsynced
-
-    def _collect(self, conn: sqlite3.Connection, request: _Collect) -> int:
-        """Delete the segments that no row names; move the contents that a segment
-        still holds `compact_after` seconds after its last write into their rows (mail
-        deferred that long), so that few old messages do not keep whole segments.
-        Returns how many segments were deleted. Runs with everything this thread
-        committed already synced."""
-        directory = self.segments.directory
-        idle = segments.inactive(directory, request.idle)
-        if not idle:
-            return 0
-        old = set(segments.inactive(directory, request.compact_after))
-        try:
-            with self._turn():
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    unused = [name for name in idle if not rows.segment_used(conn, name)]
-                    for name in old.difference(unused):
-                        for qid, offset, length in rows.segment_contents(conn, name):
-                            data = segments.read(directory, name, offset, length)
-                            rows.inline_content(conn, qid, data)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            # Every commit that took a segment's last row away (in any process: they all
-            # write this one log) must be on disk before the segment goes; so must the
-            # contents just moved, before the next round deletes their segment.
-            assert self._wal_fd is not None
-            os.fdatasync(self._wal_fd)
-            for name in unused:
-                segments.unused(directory, name)
-        except (sqlite3.Error, OSError, EOFError) as exc:
-            _log.error("collecting queue segments: %s", exc)
-            return 0
-        compacted = len(old.difference(unused))
-        if unused or compacted:
-            _log.info("queue segments: %d deleted, %d compacted", len(unused), compacted)
-        return len(unused)
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
@@ -260,6 +214,8 @@ class _DbThread:
                     conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 results.append((future, None, StoreError(f"queue database: {exc}")))
+            except StoreError as exc:  # a content segment that cannot be read
+                results.append((future, None, exc))
         return results
 
     @staticmethod
@@ -309,6 +265,14 @@ class _DbThread:
                 conn.execute("ROLLBACK")
             return [(future, None, StoreError(f"queue database: {exc}"))]
         return [(future, value, None)]
+
+    async def collect_round(self, idle: float, compact_after: float) -> int:
+        """A collection round on the writer, after what is queued before it."""
+        if self._thread is None or self._loop is None:
+            raise StoreError("queue store is not open")
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._ops.put(Collect(idle, compact_after, future))
+        return await future
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._thread is None or self._loop is None:
@@ -380,11 +344,7 @@ class SqliteStore:
     ) -> int:
         """Collect segments now (the writer also does every COLLECT_EVERY seconds);
         returns how many were deleted."""
-        if self._writer._loop is None:
-            raise StoreError("queue store is not open")
-        future: asyncio.Future[int] = self._writer._loop.create_future()
-        self._writer._ops.put(_Collect(idle, compact_after, future))
-        return await future
+        return await self._writer.collect_round(idle, compact_after)
 
     async def record(
         self,

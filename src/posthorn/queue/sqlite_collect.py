@@ -1,0 +1,77 @@
+"""Collecting the SQLite store's content segments: one round, run by the writer thread.
+
+Owns: deciding which segments go (held by no process, untouched for `idle` seconds,
+named by no row) and which get their contents moved into their rows (still needed
+`compact_after` seconds after their last write: deferred mail), and the order that keeps
+this safe against a crash. Does not own the files (`segments.py`), the SQL
+(`sqlite_rows.py`) or when a round runs (`sqlite.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from posthorn import log
+from posthorn.queue import segments
+from posthorn.queue import sqlite_rows as rows
+
+__all__ = ["Collect", "collect"]
+
+_log = log.get("queue")
+
+
+@dataclass(frozen=True)
+class Collect:
+    """A request to the writer for one round; `future` (an asyncio future) gets the
+    number of segments deleted, None for the writer's own periodic rounds."""
+
+    idle: float
+    compact_after: float
+    future: Any = None
+
+
+def collect(
+    conn: sqlite3.Connection,
+    directory: Path,
+    request: Collect,
+    turn: Callable[[], contextlib.AbstractContextManager[None]],
+    wal_fd: int,
+) -> int:
+    """One round; returns how many segments were deleted. The caller has synced
+    everything its own thread committed; `turn` is the queue's write turn."""
+    idle = segments.inactive(directory, request.idle)
+    if not idle:
+        return 0
+    old = set(segments.inactive(directory, request.compact_after))
+    try:
+        with turn():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                unused = [name for name in idle if not rows.segment_used(conn, name)]
+                for name in old.difference(unused):
+                    for qid, offset, length in rows.segment_contents(conn, name):
+                        data = segments.read(directory, name, offset, length)
+                        rows.inline_content(conn, qid, data)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        # Every commit that took a segment's last row away (in any process: they all
+        # write this one log) must be on disk before the segment goes; so must the
+        # contents just moved, before the next round deletes their segment.
+        os.fdatasync(wal_fd)
+        for name in unused:
+            segments.unused(directory, name)
+    except (sqlite3.Error, OSError, EOFError) as exc:
+        _log.error("collecting queue segments: %s", exc)
+        return 0
+    compacted = len(old.difference(unused))
+    if unused or compacted:
+        _log.info("queue segments: %d deleted, %d compacted", len(unused), compacted)
+    return len(unused)

@@ -38,8 +38,11 @@ def text(size: int) -> str:
 
 # 500 octets stay in the queue database; 40,000 go to a content segment beside it.
 @pytest.mark.parametrize("size", [500, 40_000])
-def test_sigkill_during_burst_loses_and_duplicates_nothing(tmp_path: Path, size: int) -> None:
+def test_sigkill_during_burst_loses_and_duplicates_nothing(
+    tmp_path: Path, size: int, request: pytest.FixtureRequest
+) -> None:
     server = Server(tmp_path / "mx").start()
+    request.addfinalizer(server.stop)  # also when an assertion ends the test early
     acked: set[str] = set()
     lock = threading.Lock()
     enough = threading.Event()

@@ -251,7 +251,10 @@ class Intake:
         # Each forwarding step left a Delivered-To; the newest goes on top.
         forwards = b"".join(headers.delivered_to(a) for a in reversed(copy.chain))
         data = forwards + traced
-        env = dataclasses.replace(envelope, sender=copy.sender, recipients=copy.recipients)
+        env = envelope
+        if copy.sender != envelope.sender or copy.recipients != envelope.recipients:
+            # A list's copy, or a changed address (the usual copy is the envelope as is).
+            env = dataclasses.replace(envelope, sender=copy.sender, recipients=copy.recipients)
         return NewMessage(qid, env, data, held)
 
     async def _commit(self, messages: list[NewMessage]) -> Reply | None:

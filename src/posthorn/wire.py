@@ -2,7 +2,7 @@
 
 Owns: taking bytes from the transport as they arrive (no stream buffer in between), flow
 control both ways (reading pauses while too much is unread; `drain` waits only while the
-peer is slow), the read timeout (one timer per wait, no context manager), half-closes,
+peer is slow), the read timeout (one timer per connection, moved lazily), half-closes,
 and the TLS upgrade of the same connection, which first drops any plaintext already
 read (RFC 3207 section 4.2: nothing received before the handshake may count after it;
 the CVE-2011-0411 injection). The server's connections and the relay client's both run
@@ -37,6 +37,12 @@ class StreamWire(asyncio.Protocol):
         self._writing_paused = False
         self._waiter: asyncio.Future[None] | None = None
         self._drainer: asyncio.Future[None] | None = None
+        # The read deadline, and the one timer that checks it: a read sets the deadline
+        # without touching the timer unless it must fire sooner (creating and cancelling
+        # a timer for every read cost more than the rest of a short read).
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -61,6 +67,9 @@ class StreamWire(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._wake()
         if self._drainer is not None and not self._drainer.done():
             self._drainer.set_exception(ConnectionResetError("connection lost"))
@@ -77,9 +86,23 @@ class StreamWire(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def _timed_out(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self._waiter is None or self._waiter.done():
+            return  # no read waiting: the next one arms the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._deadline:
             self._waiter.set_exception(TimeoutError())
+        else:  # reads since the timer was set moved the deadline on
+            self._arm(loop)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            if self._timer_at <= self._deadline:
+                return  # it fires in time, and then looks at the deadline again
+            self._timer.cancel()
+        self._timer_at = self._deadline
+        self._timer = loop.call_at(self._deadline, self._check_deadline)
 
     # -- reading and writing ---------------------------------------------------------
 
@@ -107,11 +130,11 @@ class StreamWire(asyncio.Protocol):
         if not self._chunks and not self._eof and not self._lost:
             loop = asyncio.get_running_loop()
             self._waiter = loop.create_future()
-            timer = loop.call_later(within, self._timed_out)
+            self._deadline = loop.time() + within
+            self._arm(loop)
             try:
                 await self._waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         if not self._chunks:
             return b""

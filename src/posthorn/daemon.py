@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import signal
 import ssl
@@ -249,6 +250,16 @@ def _wake(mta: Mta, arg: str) -> str:
     return "OK"
 
 
+def _settle_memory() -> None:
+    """Everything built so far (modules, configuration, tables) lives as long as the
+    process: out of the cyclic collector's sight (gc.freeze), its full collections no
+    longer walk it; and young collections run less often, since a conversation makes
+    many short-lived objects and few cycles. Measured: gc was 2% of the accept path."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 async def serve(
     config: Config, ready: asyncio.Event | None = None, worker: int | None = None
 ) -> None:
@@ -270,6 +281,7 @@ async def serve(
             await control.start()
         await _listen(mta, shared=worker is not None)
         _log.info("daemon started: data_dir=%s", config.server.data_dir)
+        _settle_memory()
         if ready is not None:
             ready.set()
         await stop.wait()

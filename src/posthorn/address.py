@@ -59,6 +59,15 @@ def normalise_domain(domain: str) -> str:
         raise AddressError(f"invalid internationalised domain {domain!r}") from exc
 
 
+@functools.lru_cache(maxsize=4096)  # asked several times per connection; clients return
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `text` names (a client's, as the socket gives it), or None."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 @functools.lru_cache(maxsize=4096)  # every MAIL and RCPT asks; the answer never changes
 def is_domain(text: str, *, utf8: bool = False) -> bool:
     """True when `text` is an RFC 5321 Domain (dot-separated LDH labels, no trailing dot).

@@ -16,6 +16,7 @@ import ipaddress
 import time
 from collections.abc import Callable
 
+from posthorn.address import parse_ip
 from posthorn.config import AuthConfig, LimitsConfig
 from posthorn.smtp.reply import Reply
 
@@ -47,25 +48,12 @@ class ClientLimits:
         self._per_ip: collections.Counter[str] = collections.Counter()
         self._mail: dict[str, collections.deque[float]] = {}
         self._auth_failures: dict[str, collections.deque[float]] = {}
-        self._exempt_ips: dict[str, bool] = {}
 
     def _exempt(self, ip: str) -> bool:
         if not self.limits.exempt_trusted:
             return False
-        # Asked at every MAIL: remember the answer per client (bounded like the rate
-        # tables: cleared when it grows past the purge size).
-        known = self._exempt_ips.get(ip)
-        if known is None:
-            try:
-                address = ipaddress.ip_address(ip)
-            except ValueError:
-                known = False
-            else:
-                known = any(address in net for net in self.trusted)
-            if len(self._exempt_ips) > _PURGE_AT:
-                self._exempt_ips.clear()
-            self._exempt_ips[ip] = known
-        return known
+        address = parse_ip(ip)
+        return address is not None and any(address in net for net in self.trusted)
 
     # -- connections -----------------------------------------------------------------
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import socket
 import ssl
 
 from posthorn import log
+from posthorn.address import parse_ip
 from posthorn.receive.channel import Channel
 from posthorn.receive.context import SessionContext
 from posthorn.receive.conversation import Timeouts, converse
@@ -40,9 +40,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 async def _client_name(address: str, enabled: bool) -> str:
     """The client's host name for Received headers; '' when unknown."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = parse_ip(address)
+    if ip is None:
         return ""
     if ip.is_loopback:
         return "localhost"

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from posthorn import log
+from posthorn.address import parse_ip
 from posthorn.envelope import Recipient
 from posthorn.receive.context import SessionContext
 from posthorn.receive.login import Login, LoginResult
@@ -70,10 +70,8 @@ class Session:
 
     @property
     def loopback(self) -> bool:
-        try:
-            return ipaddress.ip_address(self.client_address).is_loopback
-        except ValueError:
-            return False
+        ip = parse_ip(self.client_address)
+        return ip is not None and ip.is_loopback
 
     def capabilities(self) -> Capabilities:
         """What EHLO offers now: STARTTLS until TLS is on, AUTH only under TLS (or on

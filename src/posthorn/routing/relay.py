@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
-from posthorn.address import Address, AddressError, is_domain
+from posthorn.address import Address, AddressError, is_domain, parse_ip
 
 __all__ = ["destination", "may_relay"]
 
@@ -79,8 +79,5 @@ def may_relay(
     """True when the client may send to non-local destinations."""
     if authenticated:
         return True
-    try:
-        ip = ipaddress.ip_address(client_address)
-    except ValueError:
-        return False
-    return any(ip in net for net in trusted)
+    ip = parse_ip(client_address)
+    return ip is not None and any(ip in net for net in trusted)

@@ -62,7 +62,6 @@ def _fork(index: int, work: Callable[[int], int]) -> int:
         try:
             code = work(index)
         finally:
-            log.flush()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)

@@ -14,8 +14,7 @@ import pytest
 
 from posthorn.address import Address
 from posthorn.envelope import Envelope, Recipient
-from posthorn.queue import segments
-from posthorn.queue import sqlite as sqlite_module
+from posthorn.queue import segments, sqlite_thread
 from posthorn.queue.model import NewMessage, new_queue_id
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueIdTaken, StoreError
@@ -179,7 +178,7 @@ def test_an_idle_store_sleeps_between_collection_rounds(
 ) -> None:
     """Both threads block while there is nothing to do (a reader that polled would keep
     a core busy in every idle server)."""
-    monkeypatch.setattr(sqlite_module, "COLLECT_EVERY", 0.05)
+    monkeypatch.setattr(sqlite_thread, "COLLECT_EVERY", 0.05)
 
     async def go() -> float:
         store = SqliteStore(tmp_path / "queue" / "queue.db")

@@ -13,7 +13,7 @@ import pytest
 
 from posthorn.address import Address
 from posthorn.envelope import Envelope, Recipient
-from posthorn.queue import sqlite as sqlite_module
+from posthorn.queue import sqlite_thread
 from posthorn.queue.model import NewMessage, new_queue_id
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import StoreError
@@ -63,7 +63,7 @@ def _synced_paths(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[s
             raise OSError(errno.EIO, "Input/output error")
         real(fd)
 
-    monkeypatch.setattr(sqlite_module.os, "fdatasync", fdatasync)
+    monkeypatch.setattr(sqlite_thread.os, "fdatasync", fdatasync)
     return synced
 
 

@@ -43,12 +43,16 @@ class StreamWire(asyncio.Protocol):
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # The loop, kept: asyncio.get_running_loop() makes a getpid system call in
+        # Python 3.11 (it checks for a fork), and a read would ask for it every time.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        self._loop = asyncio.get_running_loop()
         if self._on_connect is not None:
             self._on_connect(self)
 
@@ -90,7 +94,7 @@ class StreamWire(asyncio.Protocol):
         self._timer = None
         if self._waiter is None or self._waiter.done():
             return  # no read waiting: the next one arms the timer again
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         if loop.time() >= self._deadline:
             self._waiter.set_exception(TimeoutError())
         else:  # reads since the timer was set moved the deadline on
@@ -128,7 +132,7 @@ class StreamWire(asyncio.Protocol):
     async def read(self, within: float) -> bytes:
         """What has arrived (b"" at end of input); TimeoutError after `within` seconds."""
         if not self._chunks and not self._eof and not self._lost:
-            loop = asyncio.get_running_loop()
+            loop = self._loop or asyncio.get_running_loop()
             self._waiter = loop.create_future()
             self._deadline = loop.time() + within
             self._arm(loop)

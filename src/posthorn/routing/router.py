@@ -144,10 +144,11 @@ class Router:
         for name in self._locals(address):
             if not _valid_user(name):
                 continue
+            # A user first: the alias lookup (and its Address) only when that fails.
+            if self._is_user(name, address, any_user):
+                return f"{name}@{domain}" if virtual else name
             alias = self.alias_for(Address(name, address.domain))
-            if self._is_user(name, address, any_user) or (
-                alias is not None and self._lists_itself(alias, name, domain)
-            ):
+            if alias is not None and self._lists_itself(alias, name, domain):
                 return f"{name}@{domain}" if virtual else name
         if virtual and address.local.lower() == "postmaster":
             return "postmaster"

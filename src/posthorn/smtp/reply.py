@@ -38,13 +38,7 @@ class Reply:
     lines: tuple[str, ...] = ("",)
 
     def __post_init__(self) -> None:
-        if not 200 <= self.code <= 599:
-            raise ValueError(f"reply code out of range: {self.code}")
-        if self.esc is not None:
-            match = _ESC.match(self.esc)
-            # RFC 3463 section 2: the class digit must agree with the reply code's.
-            if match is None or match.group(1) != str(self.code)[0]:
-                raise ValueError(f"enhanced status code {self.esc!r} does not fit {self.code}")
+        _check_codes(self.code, self.esc)
         if not self.lines:
             raise ValueError("a reply has at least one line")
 
@@ -77,6 +71,19 @@ class Reply:
     def to_bytes(self) -> bytes:
         """The reply on the wire; every line carries the code and the enhanced code."""
         return _render(self.code, self.esc, self.lines)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_codes(code: int, esc: str | None) -> None:
+    """Raise ValueError for a code out of range or an enhanced code that does not fit;
+    checked once per pair (a server makes the same few replies again and again)."""
+    if not 200 <= code <= 599:
+        raise ValueError(f"reply code out of range: {code}")
+    if esc is not None:
+        match = _ESC.match(esc)
+        # RFC 3463 section 2: the class digit must agree with the reply code's.
+        if match is None or match.group(1) != str(code)[0]:
+            raise ValueError(f"enhanced status code {esc!r} does not fit {code}")
 
 
 @functools.lru_cache(maxsize=256)

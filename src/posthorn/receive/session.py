@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,6 +41,13 @@ _HELP = (
     "Standards: RFC 5321 (SMTP), RFC 1869 and successors (ESMTP extensions)",
     "End of HELP info",
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _offer(base: Capabilities, starttls: bool, auth: tuple[str, ...]) -> Capabilities:
+    """The listener's capabilities as one session offers them: made once per variant,
+    not once per connection."""
+    return dataclasses.replace(base, starttls=starttls, auth=auth)
 
 
 class Session:
@@ -81,10 +89,10 @@ class Session:
             self.ctx.config.auth.allow_plaintext_loopback and self.loopback
         )
         offer_auth = self.ctx.passwords is not None and auth_ok
-        return dataclasses.replace(
+        return _offer(
             base,
-            starttls=base.starttls and not self.tls,
-            auth=tuple(self.ctx.config.auth.mechanisms) if offer_auth else (),
+            base.starttls and not self.tls,
+            tuple(self.ctx.config.auth.mechanisms) if offer_auth else (),
         )
 
     def tls_started(self, description: str) -> None:

@@ -17,9 +17,14 @@ from posthorn.envelope import Envelope, Recipient
 __all__ = ["envelope_from", "envelope_json"]
 
 
+# One encoder for every envelope: json.dumps with a non-default argument builds a new
+# JSONEncoder per call, once per queued message.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def envelope_json(env: Envelope) -> str:
     sender = None if env.sender is None else [env.sender.local, env.sender.domain]
-    return json.dumps(
+    return _ENCODER.encode(
         {
             "sender": sender,
             "body": env.body,
@@ -31,8 +36,7 @@ def envelope_json(env: Envelope) -> str:
             "helo": env.helo,
             "protocol": env.protocol,
             "auth_user": env.auth_user,
-        },
-        ensure_ascii=False,
+        }
     )
 
 

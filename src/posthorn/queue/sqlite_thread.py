@@ -235,11 +235,16 @@ class DbThread:
                 return DbThread._one_by_one(conn, batch)
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:  # OSError: appending to a segment
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = StoreError(f"queue database: {exc}")
-            return [(future, None, error) for _, future in batch]
+            return DbThread._failed(conn, batch, exc)
         return results
+
+    @staticmethod
+    def _failed(conn: sqlite3.Connection, batch: list[_Op], exc: Exception) -> list[_Result]:
+        """The whole batch fails: roll back what it wrote and fail every op."""
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        error = StoreError(f"queue database: {exc}")
+        return [(future, None, error) for _, future in batch]
 
     @staticmethod
     def _one_by_one(conn: sqlite3.Connection, batch: list[_Op]) -> list[_Result]:
@@ -261,10 +266,7 @@ class DbThread:
                 conn.execute("RELEASE op")
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:  # OSError: appending to a segment
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = StoreError(f"queue database: {exc}")
-            return [(future, None, error) for _, future in batch]
+            return DbThread._failed(conn, batch, exc)
         return results
 
     @staticmethod

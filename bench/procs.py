@@ -2,7 +2,7 @@
 
 Reads /proc directly (Linux): utime+stime of every process in the tree (threads are
 included in their process's figures), cutime+cstime for the children it has reaped, and
-VmHWM (peak resident set size).
+VmHWM (peak resident set size); and, as a cross-check, the whole machine's busy time.
 """
 
 from __future__ import annotations
@@ -46,6 +46,13 @@ def _times(pid: int) -> tuple[float, float]:
     return (utime + stime) / _TICK, (cutime + cstime) / _TICK
 
 
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all CPUs, all processes, the kernel's
+    own threads and interrupts): /proc/stat's first line, less idle and iowait."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / _TICK
+
+
 def _hwm_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -71,6 +78,7 @@ def _pss_kib(pid: int) -> int:
 @dataclass
 class Usage:
     cpu_seconds: float
+    machine_cpu_seconds: float  # the whole machine: the load generator and kernel too
     peak_rss_kib: int  # summed over processes: overstates multi-process servers
     pss_kib: int  # at the end of the measurement, summed over processes
 
@@ -89,12 +97,14 @@ class Tracker:
     def __init__(self, *roots: int) -> None:
         self.roots = roots
         self._start: dict[int, tuple[float, float]] = {}
+        self._machine = 0.0
 
     def _pids(self) -> list[int]:
         return [p for root in self.roots for p in tree(root)]
 
     def start(self) -> None:
         self._start = {pid: _times(pid) for pid in self._pids()}
+        self._machine = _machine_busy()
 
     def stop(self) -> Usage:
         pids = self._pids()
@@ -104,4 +114,5 @@ class Tracker:
             own0, reaped0 = self._start.get(pid, (0.0, 0.0))
             cpu += (own - own0) + (reaped - reaped0)
         cpu -= sum(own + reaped for pid, (own, reaped) in self._start.items() if pid not in pids)
-        return Usage(cpu, sum(_hwm_kib(p) for p in pids), sum(_pss_kib(p) for p in pids))
+        machine = _machine_busy() - self._machine
+        return Usage(cpu, machine, sum(_hwm_kib(p) for p in pids), sum(_pss_kib(p) for p in pids))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.server import Server
+from support.server import Server, wait_for
 from support.tlsauth import set_password
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dropping root needs root")
@@ -54,12 +54,14 @@ def test_binds_port_below_1024_then_runs_as_nobody(world_root: Path) -> None:
     server.start()
     try:
         assert server.proc is not None
+        # The port accepts connections from the moment it is bound, just before the
+        # drop, so `start` can return while the daemon is still root: wait for the drop.
+        wait_for(lambda: "running as user nobody" in server.log(), what="the privilege drop")
         assert _uids(server.proc.pid) == [nobody.pw_uid] * 4  # real, effective, saved, fs
         with server.smtp() as client:
             client.sendmail("alice@example.org", ["bob@mx.test"], b"Subject: priv\r\n\r\nhi\r\n")
         (path,) = server.wait_delivered("bob")
         assert path.stat().st_uid == nobody.pw_uid
-        assert "running as user nobody" in server.log()
         # Root adds a user while the daemon runs: the file stays readable by the daemon.
         passwd = server.data_dir / "passwd"
         assert set_password(passwd, "alice", "pw").returncode == 0

@@ -112,6 +112,12 @@ def table(results: Results) -> str:
         if "postfix" in results:
             cells += [ratio(rates[n], rates["postfix"]) for n in mine]
         lines.append(f"| {mode.name} | " + " | ".join(cells) + " |")
+    lines += ["", "CPU seconds per 1,000 messages (the server's processes, exited ones too):", ""]
+    lines += ["| mode | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for mode in MODES:
+        cpus = {n: [f["cpu_per_1000"] for f in results[n].get(mode.name, [])] for n in names}
+        cells = [f"{median(cpus[n]):.2f}" if cpus[n] else "-" for n in names]
+        lines.append(f"| {mode.name} | " + " | ".join(cells) + " |")
     lines += ["", "| server | CPU s per 1,000 msgs (reuse, 1, 1 KB) | whole machine, client "
               "included | peak RSS MiB (sum over processes) | PSS MiB |",
               "|---|---|---|---|---|"]  # fmt: skip

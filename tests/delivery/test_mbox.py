@@ -7,10 +7,11 @@ import mailbox
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -123,17 +124,50 @@ def test_an_append_killed_mid_write_is_cut_off_by_the_next(tmp_path: Path) -> No
         mbox.append(Path({str(path)!r}), item)
         """
     )
-    result = subprocess.run([sys.executable, "-c", child], env=env(), timeout=60)
-    assert result.returncode == -signal.SIGKILL
+    appender = subprocess.Popen([sys.executable, "-c", child], env=env())
+    assert appender.wait(60) == -signal.SIGKILL
     assert len(path.read_bytes()) > len(before)  # half an entry is there
     assert (tmp_path / ".mbox.posthorn-append").exists()
-    # The dead process's dotlock stays until it is stale (five minutes), as with mutt.
+    # The dead process's dotlock names it: the next append takes it over at once.
     lock = tmp_path / "mbox.lock"
-    os.utime(lock, (time.time() - 301, time.time() - 301))
-    assert mbox.append(path, mbox.entry(None, WHEN, b"Subject: next\n\nbody\n"))
+    assert lock.read_text() == f"{appender.pid}:{socket.gethostname()}\n"
+
+    def sleep(seconds: float) -> None:
+        raise AssertionError("waited for a dead process's lock")
+
+    assert mbox.append(path, mbox.entry(None, WHEN, b"Subject: next\n\nbody\n"), sleep=sleep)
     assert not lock.exists()
     assert [m["Subject"] for m in mailbox.mbox(path)] == ["kept", "next"]
     assert not (tmp_path / ".mbox.posthorn-append").exists()
+
+
+@pytest.mark.parametrize(
+    ("owner", "why"),
+    [
+        (lambda: f"{os.getppid()}:{socket.gethostname()}", "a live process of this host"),
+        (lambda: f"{2**22 + 7}:elsewhere.example", "a process of another host"),
+        (lambda: f"{2**22 + 7}", "a bare pid (liblockfile): no host to check"),
+        (lambda: "", "another program's empty lock"),
+    ],
+)
+def test_a_dotlock_not_known_abandoned_is_waited_for(
+    tmp_path: Path, owner: Callable[[], str], why: str
+) -> None:
+    path = tmp_path / "mbox"
+    path.touch()
+    (tmp_path / "mbox.lock").write_text(owner() + "\n")
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(mbox.MailboxBusy):
+        mbox.append(
+            path, mbox.entry(None, WHEN, b"Subject: a\n\nb\n"),
+            lock_timeout=1.0, clock=lambda: now[0], sleep=sleep,
+        )  # fmt: skip
+    assert (tmp_path / "mbox.lock").exists(), why
+    assert path.read_bytes() == b""
 
 
 def test_a_note_never_cuts_what_is_whole_or_written_by_others(tmp_path: Path) -> None:

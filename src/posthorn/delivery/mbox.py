@@ -5,14 +5,16 @@ sender and the asctime date, `>From ` quoting of body lines in the mboxrd way: e
 line that matches `^>*From ` gets one more `>`, so readers can undo it exactly, and an
 empty line after each message), locking as mutt, procmail and Postfix do on Linux (a
 `PATH.lock` dotlock created with link(2), stale after five minutes, then an fcntl
-write lock on the file), and atomicity: the file's size is noted before the append and
-the file is truncated back to it when the write or fsync fails. A process killed in the
-middle of a write cannot truncate, so the append first leaves a note beside the mbox
-(`.NAME.posthorn-append`: where it starts, where it will end, how it begins) and the
-next append to that mbox cuts such a half-written entry off; an entry that is whole, or
-that someone else wrote after, is left alone. An append repeated after a crash that
-followed a successful write finds its own entry at the end of the file and is not
-written twice. Does not own line endings (the caller passes LF content) or which file.
+write lock on the file; our own dotlock names its process and host, so that one left by
+a killed Posthorn process is taken over at once, not after five minutes), and
+atomicity: the file's size is noted before the append and the file is truncated back to
+it when the write or fsync fails. A process killed in the middle of a write cannot
+truncate, so the append first leaves a note beside the mbox (`.NAME.posthorn-append`:
+where it starts, where it will end, how it begins) and the next append to that mbox cuts
+such a half-written entry off; an entry that is whole, or that someone else wrote after,
+is left alone. An append repeated after a crash that followed a successful write finds
+its own entry at the end of the file and is not written twice. Does not own line
+endings (the caller passes LF content) or which file.
 
 Raises OSError (file system errors) and `MailboxBusy` (a subclass: the lock could not
 be had in time); the caller turns them into outcomes.
@@ -79,7 +81,12 @@ def _dotlock(
         # the fcntl lock alone protects the file, as mutt does without dotlock rights.
         yield
         return
-    os.close(fd)
+    try:
+        # Dovecot's format, PID:HOST (liblockfile's readers take the leading pid): a
+        # pid means nothing on another machine sharing the spool.
+        os.write(fd, f"{os.getpid()}:{socket.gethostname()}\n".encode())
+    finally:
+        os.close(fd)
     try:
         while True:
             try:
@@ -88,8 +95,11 @@ def _dotlock(
             except FileExistsError:
                 pass
             with contextlib.suppress(FileNotFoundError):
-                if time.time() - os.stat(lock).st_mtime > _STALE:
-                    os.unlink(lock)
+                seen = os.stat(lock)
+                if time.time() - seen.st_mtime > _STALE or _abandoned(lock, seen.st_ino):
+                    # Only the lock we judged: another waiter may have replaced it.
+                    if os.stat(lock).st_ino == seen.st_ino:
+                        os.unlink(lock)
                     continue
             if clock() > deadline:
                 raise MailboxBusy(errno.EAGAIN, f"{lock} held by another program")
@@ -101,6 +111,33 @@ def _dotlock(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
+
+
+def _abandoned(lock: Path, inode: int) -> bool:
+    """A dotlock that names a process of this host (PID:HOST, as Posthorn and Dovecot
+    write it), and that process is gone: killed before it could remove the lock.
+    Another program's lock, or one from another host, is only ever stale by its age."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_ino != inode:
+            return False  # replaced since: judge it on the next round
+        pid, colon, host = os.read(fd, 256).strip().partition(b":")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if not (colon and pid.isdigit() and host == socket.gethostname().encode()):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False  # EPERM: alive, and someone else's
+    return False
 
 
 def _fcntl_lock(

@@ -14,7 +14,7 @@ import pytest
 
 from posthorn.address import Address
 from posthorn.envelope import Envelope, Recipient
-from posthorn.queue import segments, sqlite_thread
+from posthorn.queue import segments, sqlite_collect, sqlite_thread
 from posthorn.queue.model import NewMessage, new_queue_id
 from posthorn.queue.sqlite import SqliteStore
 from posthorn.queue.store import QueueIdTaken, StoreError
@@ -148,6 +148,43 @@ def test_long_queued_contents_move_into_the_database(tmp_path: Path) -> None:
         assert _row(db, message.qid) == (LARGE, None)
         assert await store.collect_segments(idle=0) == 1  # the next round deletes it
         assert await store.content(message.qid) == LARGE
+        await store.close()
+
+    run(go())
+    assert _files(db) == []
+
+
+def test_a_large_compaction_is_spread_over_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over its budget, a round stops; the writer goes on by itself soon after, and
+    commits made in between are not held up until the whole compaction is done."""
+    db = tmp_path / "queue" / "queue.db"
+    monkeypatch.setattr(sqlite_collect, "COMPACT_BUDGET", 1)  # one content per round
+    monkeypatch.setattr(sqlite_thread, "RESUME_AFTER", 0.2)
+    queued = [_message(LARGE + bytes([i])) for i in range(4)]
+
+    async def go() -> None:
+        store = await _opened(db)
+        for message in queued:
+            await store.commit(message)
+        await store.close()
+        (name,) = _files(db)
+        os.utime(db.parent / "segments" / name, (1, 1))  # last written long ago
+        store = await _opened(db)
+        assert await store.collect_segments(idle=0, compact_after=3600) == 0
+        assert [_row(db, m.qid)[1] is None for m in queued].count(True) == 1
+        # Between rounds, the writer commits as usual.
+        await store.commit(_message(SMALL))
+        for _ in range(100):
+            if all(_row(db, m.qid)[1] is None for m in queued):
+                break
+            await asyncio.sleep(0.05)
+        for message in queued:
+            assert _row(db, message.qid) == (message.content, None)
+        assert await store.collect_segments(idle=0) == 1  # nothing names it now
+        for message in queued:
+            assert await store.content(message.qid) == message.content
         await store.close()
 
     run(go())

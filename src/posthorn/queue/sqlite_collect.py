@@ -2,8 +2,9 @@
 
 Owns: deciding which segments go (held by no process, untouched for `idle` seconds,
 named by no row) and which get their contents moved into their rows (still needed
-`compact_after` seconds after their last write: deferred mail), and the order that keeps
-this safe against a crash. Does not own the files (`segments.py`), the SQL
+`compact_after` seconds after their last write: deferred mail), how much one round may
+move (`COMPACT_BUDGET`: one transaction, during which the writer commits nothing else),
+and the order that keeps this safe against a crash. Does not own the files (`segments.py`), the SQL
 (`sqlite_rows.py`) or when a round runs (`sqlite.py`).
 """
 
@@ -21,7 +22,11 @@ from posthorn import log
 from posthorn.queue import segments
 from posthorn.queue import sqlite_rows as rows
 
-__all__ = ["Collect", "collect"]
+__all__ = ["COMPACT_BUDGET", "Collect", "collect"]
+
+# Octets of content one round moves into rows. The writer thread runs the round, so its
+# commits wait for it: 8 MiB is tens of milliseconds; the rest waits for the next round.
+COMPACT_BUDGET = 8 << 20
 
 _log = log.get("queue")
 
@@ -42,22 +47,20 @@ def collect(
     request: Collect,
     turn: Callable[[], contextlib.AbstractContextManager[None]],
     wal_fd: int,
-) -> int:
-    """One round; returns how many segments were deleted. The caller has synced
+) -> tuple[int, bool]:
+    """One round; returns how many segments were deleted, and whether contents are
+    left to move (the round stopped at `COMPACT_BUDGET`). The caller has synced
     everything its own thread committed; `turn` is the queue's write turn."""
     idle = segments.inactive(directory, request.idle)
     if not idle:
-        return 0
+        return 0, False
     old = set(segments.inactive(directory, request.compact_after))
     try:
         with turn():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 unused = [name for name in idle if not rows.segment_used(conn, name)]
-                for name in old.difference(unused):
-                    for qid, offset, length in rows.segment_contents(conn, name):
-                        data = segments.read(directory, name, offset, length)
-                        rows.inline_content(conn, qid, data)
+                moved, more = _compact(conn, directory, sorted(old.difference(unused)))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -70,8 +73,23 @@ def collect(
             segments.unused(directory, name)
     except (sqlite3.Error, OSError, EOFError) as exc:
         _log.error("collecting queue segments: %s", exc)
-        return 0
-    compacted = len(old.difference(unused))
-    if unused or compacted:
-        _log.info("queue segments: %d deleted, %d compacted", len(unused), compacted)
-    return len(unused)
+        return 0, False
+    if unused or moved:
+        _log.info(
+            "queue segments: %d deleted, %d contents moved into the database%s",
+            len(unused), moved, " (more in the next round)" if more else "",
+        )  # fmt: skip
+    return len(unused), more
+
+
+def _compact(conn: sqlite3.Connection, directory: Path, names: list[str]) -> tuple[int, bool]:
+    """Move the contents of segments `names` into their rows, up to the budget; returns
+    how many were moved, and whether some are left."""
+    moved = octets = 0
+    for name in names:
+        for qid, offset, length in rows.segment_contents(conn, name):
+            if octets >= COMPACT_BUDGET:
+                return moved, True
+            rows.inline_content(conn, qid, segments.read(directory, name, offset, length))
+            moved, octets = moved + 1, octets + length
+    return moved, False

@@ -41,6 +41,7 @@ _MAX_BATCH = 1024
 COLLECT_EVERY = 60.0  # seconds between looks for segments that can go
 SEGMENT_IDLE = 60.0  # a segment is collected only when untouched this long
 COMPACT_AFTER = 3600.0  # a segment still needed this long after its last write: inline
+RESUME_AFTER = 0.05  # seconds before a round that stopped at its budget goes on
 
 _log = log.get("queue")
 
@@ -116,6 +117,7 @@ class DbThread:
         loop.call_soon_threadsafe(_settle, opened)
         unsynced: list[_Result] = []  # committed, waiting for the log's fdatasync
         asked: Collect | None = None  # a round someone asked for (collect_segments)
+        resume: Collect | None = None  # a round that stopped at its compaction budget
         next_collect = time.monotonic() + COLLECT_EVERY
         running = True
         while running:
@@ -124,12 +126,17 @@ class DbThread:
                 unsynced = []
             if self.writer and not unsynced and (asked or time.monotonic() >= next_collect):
                 assert self._wal_fd is not None
-                request = asked or Collect(SEGMENT_IDLE, COMPACT_AFTER)
-                done = collect(conn, self.segments.directory, request, self._turn, self._wal_fd)
+                request = asked or resume or Collect(SEGMENT_IDLE, COMPACT_AFTER)
+                done, more = collect(
+                    conn, self.segments.directory, request, self._turn, self._wal_fd
+                )
                 if asked is not None and asked.future is not None:
                     answer: list[_Result] = [(asked.future, done, None)]
                     loop.call_soon_threadsafe(_settle, answer)
-                asked, next_collect = None, time.monotonic() + COLLECT_EVERY
+                # What is left goes on soon, after the commits that waited for this round.
+                asked = None
+                resume = Collect(request.idle, request.compact_after) if more else None
+                next_collect = time.monotonic() + (RESUME_AFTER if more else COLLECT_EVERY)
             # The writer wakes for its next collection round; the reader only for work.
             wait = max(0.0, next_collect - time.monotonic()) if self.writer else None
             try:

@@ -4,8 +4,8 @@ Owns: deciding which segments go (held by no process, untouched for `idle` secon
 named by no row) and which get their contents moved into their rows (still needed
 `compact_after` seconds after their last write: deferred mail), how much one round may
 move (`COMPACT_BUDGET`: one transaction, during which the writer commits nothing else),
-and the order that keeps this safe against a crash. Does not own the files (`segments.py`), the SQL
-(`sqlite_rows.py`) or when a round runs (`sqlite.py`).
+and the order that keeps this safe against a crash. Does not own the files
+(`segments.py`), the SQL (`sqlite_rows.py`) or when a round runs (`sqlite_thread.py`).
 """
 
 from __future__ import annotations

@@ -41,6 +41,12 @@ MODES = [
     Mode("1 msg/conn, 20, 1 KB", 20, 1024, False, 3000),
     Mode("reuse, 1, 1 KB", 1, 1024, True, 1500),
     Mode("reuse, 200, 1 KB", 200, 1024, True, 4000, only=POSTHORNS),
+    # The rest of the grid (1 and 20 sessions, 1 and 100 KB, with and without
+    # reuse), after the modes above so that those are measured as they always were.
+    Mode("reuse, 1, 100 KB", 1, 102_400, True, 400),
+    Mode("1 msg/conn, 1, 1 KB", 1, 1024, False, 800),
+    Mode("1 msg/conn, 20, 100 KB", 20, 102_400, False, 800),
+    Mode("1 msg/conn, 1, 100 KB", 1, 102_400, False, 300),
 ]
 
 Launcher = Callable[[Path], contextlib.AbstractContextManager[servers.Running]]

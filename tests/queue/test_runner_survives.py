@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -203,3 +204,72 @@ def test_a_queue_database_error_releases_the_message_for_the_next_run(tmp_path: 
         return found
 
     assert len(asyncio.run(run())) == 1
+
+
+def test_unreadable_content_defers_the_message_instead_of_a_tight_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged segment file is the message's trouble, not the database's: releasing the
+    message (as for a store error) would make it due again at once, and it would fail
+    again at once. It goes on the retry schedule; other mail goes on."""
+    caplog.set_level(logging.INFO, "posthorn")
+    db = tmp_path / "queue" / "queue.db"
+
+    async def run() -> tuple[QueuedMessage, int]:
+        store = SqliteStore(db)
+        await store.open()
+        local = LocalConfig(domains=("local.test",))
+        intake = Intake(
+            store, hostname="local.test", postmaster_domain="local.test", clock=lambda: T0
+        )
+        mailbox = LocalDelivery(str(tmp_path / "mail" / "{user}"), str(tmp_path), "local.test")
+        runner = Runner(
+            store, Router(local), {Mailbox: mailbox}, schedule.policy_from("fast"),
+            owner="test", clock=lambda: T0,
+        )  # fmt: skip
+
+        async def submit(rcpt: str, body: bytes) -> str:
+            envelope = Envelope(Address("alice", "local.test"), (Recipient(Address.parse(rcpt)),))
+            reply = await intake.submit(envelope, b"Subject: t\r\n\r\n" + body + b"\r\n")
+            return reply.lines[0].rpartition(" ")[2]
+
+        qid = await submit("bob@local.test", b"x" * 40_000)  # over 16 KiB: in a segment
+        (segment,) = (db.parent / "segments").iterdir()
+        os.truncate(segment, 100)
+        claims = 0
+        real_claim = store.claim
+
+        async def counting_claim(*args: object, **kwargs: object) -> list[QueuedMessage]:
+            nonlocal claims
+            found = await real_claim(*args, **kwargs)  # type: ignore[arg-type]
+            claims += len(found)
+            return found
+
+        store.claim = counting_claim  # type: ignore[method-assign]
+        task = asyncio.create_task(runner.run())
+        await submit("carol@local.test", b"small")
+        runner.wake()
+
+        async def delivered() -> bool:
+            return any((tmp_path / "mail" / "carol" / "new").glob("*"))
+
+        async def deferred() -> QueuedMessage | None:
+            message = await store.get(qid)
+            assert message is not None
+            return message if message.recipients[0].attempts else None
+
+        await _until(delivered)
+        found = await _until(deferred)
+        await asyncio.sleep(0.3)  # a tight loop would claim it again and again meanwhile
+        await runner.stop()
+        task.cancel()
+        await store.close()
+        return found, claims
+
+    message, claims = asyncio.run(run())
+    (rcpt,) = message.recipients
+    assert rcpt.state is RcptState.PENDING
+    assert rcpt.next_attempt == T0 + 60  # the fast profile's first retry, not "now"
+    assert rcpt.last_reply == "451 4.3.0 Delivery run failed (ContentUnreadable); see the mail log"
+    assert claims == 2  # bob's once, carol's once
+    assert any("cannot read the queued content" in r.getMessage() for r in caplog.records)

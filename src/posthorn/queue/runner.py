@@ -32,7 +32,7 @@ from posthorn.queue.model import (
     RecipientStatus,
     RecipientUpdate,
 )
-from posthorn.queue.store import QueueStore, StoreError
+from posthorn.queue.store import ContentUnreadable, QueueStore, StoreError
 from posthorn.routing.router import Refused, Route, Router
 from posthorn.smtp.reply import Reply
 
@@ -196,6 +196,12 @@ class Runner:
         self._leased.add(message.qid)
         try:
             await self._deliver_message(message)
+        except ContentUnreadable as exc:
+            # This message's trouble: releasing it would make it due again at once, and
+            # its content would fail again, in a tight loop. On the retry schedule
+            # instead, for the operator to see in the queue listing.
+            _log.error("%s: cannot read the queued content: %s", message.qid, exc)
+            await self._defer_after_crash(message, exc)
         except StoreError as exc:
             # The queue database, not the message: a store reconnects on its next use,
             # so the message is due again as soon as the store answers.

@@ -7,7 +7,8 @@ where it lives. Message content lives in its own table, so listing and claiming 
 read it. Does not own policy (see `store.py` for the contract), the SQL
 (`sqlite_rows.py`) or the schema and the switch to WAL (`sqlite_schema.py`).
 
-Raises `StoreError` when the database cannot be written.
+Raises `StoreError` when the database cannot be written, and `ContentUnreadable` (a
+subclass) when a content's segment cannot be read.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from posthorn.queue import segments
 from posthorn.queue import sqlite_rows as rows
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
 from posthorn.queue.sqlite_thread import COMPACT_AFTER, SEGMENT_IDLE, DbThread
-from posthorn.queue.store import StoreError
+from posthorn.queue.store import ContentUnreadable
 
 __all__ = ["SqliteStore"]
 
@@ -86,7 +87,7 @@ class SqliteStore:
             # Collected after this read's snapshot began: the message is gone.
             return None
         except (OSError, EOFError) as exc:
-            raise StoreError(f"{qid}: content segment {stored[0]}: {exc}") from exc
+            raise ContentUnreadable(f"{qid}: content segment {stored[0]}: {exc}") from exc
 
     async def collect_segments(
         self, idle: float = SEGMENT_IDLE, compact_after: float = COMPACT_AFTER

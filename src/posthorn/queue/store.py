@@ -24,11 +24,16 @@ from typing import Protocol
 
 from posthorn.queue.model import NewMessage, QueuedMessage, RecipientUpdate
 
-__all__ = ["QueueIdTaken", "QueueStore", "StoreError"]
+__all__ = ["ContentUnreadable", "QueueIdTaken", "QueueStore", "StoreError"]
 
 
 class StoreError(Exception):
     """The store cannot do what was asked (disk full, database gone); transient."""
+
+
+class ContentUnreadable(StoreError):
+    """The store answered, but this message's content cannot be read (its segment file
+    is damaged or unreadable): the message's trouble, not the store's."""
 
 
 class QueueIdTaken(StoreError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import statistics
 import subprocess
 import time
@@ -74,12 +73,11 @@ def smtp_source(port: int, mode: Mode, recipient: str) -> float:
     return mode.count / (time.monotonic() - start)
 
 
-def runs(count: int, work: Path, names: list[str], keep: bool = False) -> Results:
+def runs(count: int, work: Path, names: list[str]) -> Results:
     results: Results = {}
     for run in range(count):
         for name in names:
-            directory = work / f"{name}-{run}"
-            with SERVERS[name](directory) as srv:
+            with SERVERS[name](work / f"{name}-{run}") as srv:
                 # Every server first takes a burst that is not measured, so that the first
                 # mode does not also measure start-up (empty caches, a new queue file).
                 smtp_source(srv.port, WARM_UP, "bob@localhost")
@@ -96,10 +94,6 @@ def runs(count: int, work: Path, names: list[str], keep: bool = False) -> Result
                               "pss_mib": usage.pss_kib / 1024}  # fmt: skip
                     results.setdefault(name, {}).setdefault(mode.name, []).append(figure)
                     print(f"run {run + 1} {name:12} {mode.name:22} {rate:8.0f} msg/s", flush=True)
-            if not keep:
-                # Held mail stays queued: a run leaves hundreds of MB behind, and on this
-                # VM's disk later runs were slower for it (100 KB: about -35% by run 3).
-                shutil.rmtree(directory, ignore_errors=True)
     return results
 
 

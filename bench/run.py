@@ -75,7 +75,7 @@ def main() -> int:
     names = [n for n in args.servers.split(",") if n]
     OUT.mkdir(exist_ok=True)
     with workdir(args.keep) as work:
-        results = accept.runs(args.runs, work, names, keep=args.keep)
+        results = accept.runs(args.runs, work, names)
         report: dict[str, object] = {"accept": results}
         heading = f"## Durable accept (messages/second, median of {args.runs} runs)"
         text = heading + "\n\n" + accept.table(results)

@@ -60,6 +60,9 @@ def main() -> int:
     parser.add_argument(
         "--servers", default=",".join(accept.SERVERS), help="comma-separated subset"
     )
+    parser.add_argument(
+        "--grid", action="store_true", help="also the rest of the grid (1 session, 100 KB, ...)"
+    )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temp directories")
@@ -75,7 +78,8 @@ def main() -> int:
     names = [n for n in args.servers.split(",") if n]
     OUT.mkdir(exist_ok=True)
     with workdir(args.keep) as work:
-        results = accept.runs(args.runs, work, names)
+        modes = accept.MODES + (accept.GRID if args.grid else [])
+        results = accept.runs(args.runs, work, names, modes)
         report: dict[str, object] = {"accept": results}
         heading = f"## Durable accept (messages/second, median of {args.runs} runs)"
         text = heading + "\n\n" + accept.table(results)

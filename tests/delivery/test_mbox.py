@@ -141,6 +141,20 @@ def test_an_append_killed_mid_write_is_cut_off_by_the_next(tmp_path: Path) -> No
     assert not (tmp_path / ".mbox.posthorn-append").exists()
 
 
+def _append_gives_up(path: Path) -> None:
+    """An append that waits out its one-second lock timeout on a clock of its own."""
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(mbox.MailboxBusy):
+        mbox.append(
+            path, mbox.entry(None, WHEN, b"Subject: a\n\nb\n"),
+            lock_timeout=1.0, clock=lambda: now[0], sleep=sleep,
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("owner", "why"),
     [
@@ -156,16 +170,7 @@ def test_a_dotlock_not_known_abandoned_is_waited_for(
     path = tmp_path / "mbox"
     path.touch()
     (tmp_path / "mbox.lock").write_text(owner() + "\n")
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    with pytest.raises(mbox.MailboxBusy):
-        mbox.append(
-            path, mbox.entry(None, WHEN, b"Subject: a\n\nb\n"),
-            lock_timeout=1.0, clock=lambda: now[0], sleep=sleep,
-        )  # fmt: skip
+    _append_gives_up(path)
     assert (tmp_path / "mbox.lock").exists(), why
     assert path.read_bytes() == b""
 
@@ -233,16 +238,7 @@ def test_fcntl_lock_of_another_process_makes_it_wait_then_give_up(tmp_path: Path
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == b"locked\n"
-        now = [0.0]
-
-        def sleep(seconds: float) -> None:
-            now[0] += seconds
-
-        with pytest.raises(mbox.MailboxBusy):
-            mbox.append(
-                path, mbox.entry(None, WHEN, b"Subject: a\n\nb\n"),
-                lock_timeout=1.0, clock=lambda: now[0], sleep=sleep,
-            )  # fmt: skip
+        _append_gives_up(path)
         assert path.read_bytes() == b""
         assert not (tmp_path / "mbox.lock").exists()  # our dotlock was given back
     finally:

@@ -61,6 +61,20 @@ def _bouncer_with_a_bug(message: QueuedMessage, *args: object) -> list[NewMessag
     return []
 
 
+def _count_claims(store: SqliteStore) -> list[int]:
+    """Count the messages the runner claims from now on: [count], updated in place."""
+    claims = [0]
+    real_claim = store.claim
+
+    async def counting_claim(*args: object, **kwargs: object) -> list[QueuedMessage]:
+        found = await real_claim(*args, **kwargs)  # type: ignore[arg-type]
+        claims[0] += len(found)
+        return found
+
+    store.claim = counting_claim  # type: ignore[method-assign]
+    return claims
+
+
 async def _scenario(tmp: Path, bug: str) -> tuple[QueuedMessage, int]:
     store = SqliteStore(tmp / "queue" / "queue.db")
     await store.open()
@@ -77,16 +91,7 @@ async def _scenario(tmp: Path, bug: str) -> tuple[QueuedMessage, int]:
         **({"bouncer": _bouncer_with_a_bug} if bug == "bouncer" else {}),  # type: ignore[arg-type]
     )  # fmt: skip
     task = asyncio.create_task(runner.run())
-    claims = 0
-    real_claim = store.claim
-
-    async def counting_claim(*args: object, **kwargs: object) -> list[QueuedMessage]:
-        nonlocal claims
-        found = await real_claim(*args, **kwargs)  # type: ignore[arg-type]
-        claims += len(found)
-        return found
-
-    store.claim = counting_claim  # type: ignore[method-assign]
+    claims = _count_claims(store)
 
     async def submit(rcpt: str) -> str:
         envelope = Envelope(Address("alice", "local.test"), (Recipient(Address.parse(rcpt)),))
@@ -114,7 +119,7 @@ async def _scenario(tmp: Path, bug: str) -> tuple[QueuedMessage, int]:
     await runner.stop()
     task.cancel()
     await store.close()
-    return found, claims
+    return found, claims[0]
 
 
 async def _until(check: Callable[[], Awaitable[T | bool | None]]) -> T:
@@ -236,16 +241,7 @@ def test_unreadable_content_defers_the_message_instead_of_a_tight_loop(
         qid = await submit("bob@local.test", b"x" * 40_000)  # over 16 KiB: in a segment
         (segment,) = (db.parent / "segments").iterdir()
         os.truncate(segment, 100)
-        claims = 0
-        real_claim = store.claim
-
-        async def counting_claim(*args: object, **kwargs: object) -> list[QueuedMessage]:
-            nonlocal claims
-            found = await real_claim(*args, **kwargs)  # type: ignore[arg-type]
-            claims += len(found)
-            return found
-
-        store.claim = counting_claim  # type: ignore[method-assign]
+        claims = _count_claims(store)
         task = asyncio.create_task(runner.run())
         await submit("carol@local.test", b"small")
         runner.wake()
@@ -264,7 +260,7 @@ def test_unreadable_content_defers_the_message_instead_of_a_tight_loop(
         await runner.stop()
         task.cancel()
         await store.close()
-        return found, claims
+        return found, claims[0]
 
     message, claims = asyncio.run(run())
     (rcpt,) = message.recipients
